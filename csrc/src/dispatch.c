@@ -1,0 +1,188 @@
+/* dispatch.c - run-time selection of the kernel path, and the public dl_* entry points.
+ *
+ * Each path (baseline / avx2 / avx512) is one compilation of kernels_isa.c; this file builds
+ * one function table per compiled path from kernels.def, picks the best the CPU supports once
+ * (at load, or when dl_init is called with a cap such as DLCORE_CPU=avx2), and forwards every
+ * public dl_<op>_<f32|f64> call through the selected table. Compiled for the baseline only.
+ */
+#include "common.h"
+#include "blas.h"
+
+#if defined(DL_X86_DISPATCH)
+#define DL_HAVE_AVX2 1
+#define DL_HAVE_AVX512 1
+#else
+#define DL_HAVE_AVX2 0
+#define DL_HAVE_AVX512 0
+#endif
+
+typedef struct dl_table {
+#define DL_KERNEL(ret, name, params, args) ret(*name##_f64) params;
+#define DL_T double
+#include "dlcore/kernels.def"
+#undef DL_T
+#undef DL_KERNEL
+#define DL_KERNEL(ret, name, params, args) ret(*name##_f32) params;
+#define DL_T float
+#include "dlcore/kernels.def"
+#undef DL_T
+#undef DL_KERNEL
+} dl_table;
+
+/* Declarations and the table of one path; DL_SFX is the path's suffix. */
+#define DL_SFX _baseline
+#include "isa_table.inc"
+#undef DL_SFX
+#if DL_HAVE_AVX2
+#define DL_SFX _avx2
+#include "isa_table.inc"
+#undef DL_SFX
+#endif
+#if DL_HAVE_AVX512
+#define DL_SFX _avx512
+#include "isa_table.inc"
+#undef DL_SFX
+#endif
+
+static const dl_table *dl_active = &dl_table_baseline;
+static dl_isa dl_active_isa = DL_ISA_BASELINE;
+
+int dl_isa_supported(dl_isa isa)
+{
+    switch (isa) {
+    case DL_ISA_BASELINE:
+        return 1;
+#if DL_HAVE_AVX2
+    case DL_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("bmi2");
+#endif
+#if DL_HAVE_AVX512
+    case DL_ISA_AVX512:
+        __builtin_cpu_init();
+        return dl_isa_supported(DL_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
+               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#endif
+    default:
+        return 0;
+    }
+}
+
+const char *dl_isa_name(dl_isa isa)
+{
+    switch (isa) {
+    case DL_ISA_BASELINE: return "baseline";
+    case DL_ISA_AVX2: return "avx2";
+    case DL_ISA_AVX512: return "avx512";
+    default: return "unknown";
+    }
+}
+
+dl_isa dl_isa_selected(void) { return dl_active_isa; }
+
+static void dl_select(dl_isa isa)
+{
+    switch (isa) {
+#if DL_HAVE_AVX512
+    case DL_ISA_AVX512: dl_active = &dl_table_avx512; break;
+#endif
+#if DL_HAVE_AVX2
+    case DL_ISA_AVX2: dl_active = &dl_table_avx2; break;
+#endif
+    default: dl_active = &dl_table_baseline; isa = DL_ISA_BASELINE; break;
+    }
+    dl_active_isa = isa;
+}
+
+dl_status dl_init(const char *request)
+{
+    dl_isa cap = DL_ISA_AVX512;
+    if (request != NULL && request[0] != '\0') {
+        if (strcmp(request, "baseline") == 0)
+            cap = DL_ISA_BASELINE;
+        else if (strcmp(request, "avx2") == 0)
+            cap = DL_ISA_AVX2;
+        else if (strcmp(request, "avx512") == 0)
+            cap = DL_ISA_AVX512;
+        else
+            return DL_ERR_ARG;
+    }
+    dl_isa best = DL_ISA_BASELINE;
+    for (int i = DL_ISA_BASELINE; i <= (int)cap; i++)
+        if (dl_isa_supported((dl_isa)i))
+            best = (dl_isa)i;
+    dl_select(best);
+    dl_blas_init();
+    return DL_OK;
+}
+
+#if defined(__GNUC__)
+/* Select at load time so that C users who never call dl_init still get the best path. */
+__attribute__((constructor)) static void dl_init_at_load(void)
+{
+    if (dl_init(getenv("DLCORE_CPU")) != DL_OK)
+        dl_init(NULL);
+}
+#endif
+
+int dl_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int dl_get_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+void dl_set_num_threads(int n)
+{
+#ifdef _OPENMP
+    if (n >= 1)
+        omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+const char *dl_status_str(dl_status s)
+{
+    switch (s) {
+    case DL_OK: return "ok";
+    case DL_ERR_INDEX: return "index out of range";
+    case DL_ERR_NOMEM: return "out of memory";
+    case DL_ERR_ARG: return "invalid argument";
+    default: return "unknown status";
+    }
+}
+
+#ifndef DLCORE_VERSION
+#define DLCORE_VERSION "unknown"
+#endif
+const char *dl_version(void) { return DLCORE_VERSION; }
+
+/* The public entry points: forward to the selected table. */
+#define DL_RET_void
+#define DL_RET_dl_status return
+#define DL_KERNEL(ret, name, params, args) \
+    ret dl_##name##_f64 params { DL_RET_##ret dl_active->name##_f64 args; }
+#define DL_T double
+#include "dlcore/kernels.def"
+#undef DL_T
+#undef DL_KERNEL
+#define DL_KERNEL(ret, name, params, args) \
+    ret dl_##name##_f32 params { DL_RET_##ret dl_active->name##_f32 args; }
+#define DL_T float
+#include "dlcore/kernels.def"
+#undef DL_T
+#undef DL_KERNEL

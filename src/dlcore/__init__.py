@@ -1,0 +1,27 @@
+"""dlcore: the code of *Deep Learning from Scratch* (Koki Saitoh), compiled.
+
+The classes and functions mirror the book's ``common`` package (``dlcore.functions``,
+``dlcore.layers``, ``dlcore.optimizer``, ...); the heavy loops run in C kernels with OpenMP,
+and matrix products in the OpenBLAS of ``scipy-openblas32`` on one BLAS thread.
+"""
+import os as _os
+
+# Loads libscipy_openblas.so with RTLD_GLOBAL so that _kernels finds its GEMM (packaging note).
+import scipy_openblas32 as _scipy_openblas32  # noqa: F401
+
+from . import _kernels
+
+_kernels.init(_os.environ.get("DLCORE_CPU") or None)
+
+from ._config import (  # noqa: E402
+    get_num_threads,
+    set_num_threads,
+    show_config,
+    config,
+    threads,
+)
+
+__version__ = _kernels.version()
+
+__all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config",
+           "__version__"]

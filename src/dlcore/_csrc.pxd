@@ -1,0 +1,86 @@
+# _csrc.pxd - Cython view of csrc/include/dlcore/dlcore.h (keep in step with kernels.def).
+from libc.stdint cimport int64_t, uint8_t
+
+cdef extern from "dlcore/dlcore.h" nogil:
+    ctypedef Py_ssize_t dl_index
+    ctypedef enum dl_status:
+        DL_OK
+        DL_ERR_INDEX
+        DL_ERR_NOMEM
+        DL_ERR_ARG
+    ctypedef enum dl_isa:
+        DL_ISA_BASELINE
+        DL_ISA_AVX2
+        DL_ISA_AVX512
+
+    dl_status dl_init(const char *request) noexcept
+    dl_isa dl_isa_selected() noexcept
+    int dl_isa_supported(dl_isa isa) noexcept
+    const char *dl_isa_name(dl_isa isa) noexcept
+    const char *dl_blas_backend() noexcept
+    const char *dl_blas_core() noexcept
+    int dl_openmp_enabled() noexcept
+    int dl_get_max_threads() noexcept
+    void dl_set_num_threads(int n) noexcept
+    const char *dl_status_str(dl_status s) noexcept
+    const char *dl_version() noexcept
+
+    # gemm
+    void dl_gemm_f64(double *C, dl_index ldc, const double *A, dl_index lda, int transA, const double *B, dl_index ldb, int transB, dl_index M, dl_index N, dl_index K, double alpha, double beta) noexcept
+    void dl_gemm_f32(float *C, dl_index ldc, const float *A, dl_index lda, int transA, const float *B, dl_index ldb, int transB, dl_index M, dl_index N, dl_index K, float alpha, float beta) noexcept
+    void dl_gemm_ref_f64(double *C, dl_index ldc, const double *A, dl_index lda, int transA, const double *B, dl_index ldb, int transB, dl_index M, dl_index N, dl_index K, double alpha, double beta) noexcept
+    void dl_gemm_ref_f32(float *C, dl_index ldc, const float *A, dl_index lda, int transA, const float *B, dl_index ldb, int transB, dl_index M, dl_index N, dl_index K, float alpha, float beta) noexcept
+
+    # activations
+    void dl_relu_forward_f64(double *y, uint8_t *mask, const double *x, dl_index n) noexcept
+    void dl_relu_forward_f32(float *y, uint8_t *mask, const float *x, dl_index n) noexcept
+    void dl_relu_backward_f64(double *dx, const uint8_t *mask, const double *dout, dl_index n) noexcept
+    void dl_relu_backward_f32(float *dx, const uint8_t *mask, const float *dout, dl_index n) noexcept
+    void dl_relu_grad_f64(double *y, const double *x, dl_index n) noexcept
+    void dl_relu_grad_f32(float *y, const float *x, dl_index n) noexcept
+    void dl_sigmoid_forward_f64(double *y, const double *x, dl_index n) noexcept
+    void dl_sigmoid_forward_f32(float *y, const float *x, dl_index n) noexcept
+    void dl_sigmoid_backward_f64(double *dx, const double *dout, const double *out, dl_index n) noexcept
+    void dl_sigmoid_backward_f32(float *dx, const float *dout, const float *out, dl_index n) noexcept
+    void dl_sigmoid_grad_f64(double *y, const double *x, dl_index n) noexcept
+    void dl_sigmoid_grad_f32(float *y, const float *x, dl_index n) noexcept
+
+    # softmax and losses
+    void dl_softmax_forward_f64(double *y, const double *x, dl_index rows, dl_index cols) noexcept
+    void dl_softmax_forward_f32(float *y, const float *x, dl_index rows, dl_index cols) noexcept
+    dl_status dl_cross_entropy_forward_f64(double *loss, dl_index *bad, const double *y, const int64_t *t, dl_index N, dl_index C) noexcept
+    dl_status dl_cross_entropy_forward_f32(float *loss, dl_index *bad, const float *y, const int64_t *t, dl_index N, dl_index C) noexcept
+    dl_status dl_softmax_xent_forward_f64(double *y, double *loss, dl_index *bad, const double *x, const int64_t *t, dl_index N, dl_index C) noexcept
+    dl_status dl_softmax_xent_forward_f32(float *y, float *loss, dl_index *bad, const float *x, const int64_t *t, dl_index N, dl_index C) noexcept
+    dl_status dl_softmax_xent_backward_f64(double *dx, dl_index *bad, const double *y, const int64_t *t, dl_index N, dl_index C) noexcept
+    dl_status dl_softmax_xent_backward_f32(float *dx, dl_index *bad, const float *y, const int64_t *t, dl_index N, dl_index C) noexcept
+    void dl_softmax_xent_backward_dense_f64(double *dx, const double *y, const double *t, dl_index N, dl_index C) noexcept
+    void dl_softmax_xent_backward_dense_f32(float *dx, const float *y, const float *t, dl_index N, dl_index C) noexcept
+
+    # affine
+    void dl_affine_forward_f64(double *out, const double *x, const double *W, const double *b, dl_index N, dl_index D, dl_index M) noexcept
+    void dl_affine_forward_f32(float *out, const float *x, const float *W, const float *b, dl_index N, dl_index D, dl_index M) noexcept
+    void dl_affine_backward_f64(double *dx, double *dW, double *db, const double *dout, const double *x, const double *W, dl_index N, dl_index D, dl_index M) noexcept
+    void dl_affine_backward_f32(float *dx, float *dW, float *db, const float *dout, const float *x, const float *W, dl_index N, dl_index D, dl_index M) noexcept
+
+    # optimizers
+    void dl_sgd_update_f64(double *p, const double *g, dl_index n, double lr) noexcept
+    void dl_sgd_update_f32(float *p, const float *g, dl_index n, double lr) noexcept
+    void dl_momentum_update_f64(double *p, double *v, const double *g, dl_index n, double lr, double mu) noexcept
+    void dl_momentum_update_f32(float *p, float *v, const float *g, dl_index n, double lr, double mu) noexcept
+    void dl_nesterov_update_f64(double *p, double *v, const double *g, dl_index n, double lr, double mu) noexcept
+    void dl_nesterov_update_f32(float *p, float *v, const float *g, dl_index n, double lr, double mu) noexcept
+    void dl_adagrad_update_f64(double *p, double *h, const double *g, dl_index n, double lr, double eps) noexcept
+    void dl_adagrad_update_f32(float *p, float *h, const float *g, dl_index n, double lr, double eps) noexcept
+    void dl_rmsprop_update_f64(double *p, double *h, const double *g, dl_index n, double lr, double rho, double eps) noexcept
+    void dl_rmsprop_update_f32(float *p, float *h, const float *g, dl_index n, double lr, double rho, double eps) noexcept
+    void dl_adam_update_f64(double *p, double *m, double *v, const double *g, dl_index n, double lr_t, double beta1, double beta2, double eps) noexcept
+    void dl_adam_update_f32(float *p, float *m, float *v, const float *g, dl_index n, double lr_t, double beta1, double beta2, double eps) noexcept
+
+    # dropout
+    void dl_dropout_forward_f64(double *y, const double *x, const uint8_t *mask, dl_index n, double scale) noexcept
+    void dl_dropout_forward_f32(float *y, const float *x, const uint8_t *mask, dl_index n, double scale) noexcept
+    void dl_dropout_backward_f64(double *dx, const double *dout, const uint8_t *mask, dl_index n, double scale) noexcept
+    void dl_dropout_backward_f32(float *dx, const float *dout, const uint8_t *mask, dl_index n, double scale) noexcept
+
+    # batch normalization, convolution, pooling: see csrc/pending_kernels.def.txt

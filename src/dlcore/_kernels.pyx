@@ -1,0 +1,76 @@
+# _kernels.pyx - the thin, stateless bridge from Python to the C kernels (csrc/).
+#
+# Every wrapper takes C-contiguous memoryviews that the Python layer (functions.py, layers.py,
+# optimizer.py, ...) has already converted to the compute dtype, checks the sizes it relies on
+# (a mismatch here is a bug in dlcore, reported as ValueError rather than a crash), releases
+# the GIL and calls the f32 or f64 kernel. Outputs are allocated by the caller. The groups of
+# kernels live in the _k_*.pxi files included at the end.
+from libc.stdint cimport int64_t, uint8_t
+from cython cimport floating
+from dlcore._csrc cimport *
+
+
+# ---------------------------------------------------------------- set-up and introspection
+def init(request=None):
+    """Select the kernel path, capped by `request` ('baseline', 'avx2', 'avx512' or None)."""
+    cdef bytes req = b"" if request is None else str(request).encode()
+    if dl_init(req) != DL_OK:
+        raise ValueError(
+            f"DLCORE_CPU: expected one of 'baseline', 'avx2', 'avx512'; got {request!r}")
+
+
+def isa_selected():
+    return dl_isa_name(dl_isa_selected()).decode()
+
+
+def isa_supported():
+    """The kernel paths this build and CPU can run, best last."""
+    return [dl_isa_name(<dl_isa>i).decode()
+            for i in range(DL_ISA_BASELINE, DL_ISA_AVX512 + 1) if dl_isa_supported(<dl_isa>i)]
+
+
+def blas_backend():
+    return dl_blas_backend().decode()
+
+
+def blas_core():
+    return dl_blas_core().decode()
+
+
+def openmp_enabled():
+    return bool(dl_openmp_enabled())
+
+
+def get_max_threads():
+    return dl_get_max_threads()
+
+
+def set_num_threads(int n):
+    dl_set_num_threads(n)
+
+
+def version():
+    return dl_version().decode()
+
+
+cdef int check_status(dl_status s, dl_index bad, str what, const int64_t[::1] t,
+                      dl_index C) except -1:
+    """Turns a kernel status into the matching Python exception."""
+    if s == DL_OK:
+        return 0
+    if s == DL_ERR_INDEX:
+        raise IndexError(
+            f"{what}: expected labels in [0, {C}); got {t[bad]} at position {bad}")
+    if s == DL_ERR_NOMEM:
+        raise MemoryError(f"{what}: out of memory for scratch buffers")
+    raise ValueError(f"{what}: invalid arguments ({dl_status_str(s).decode()})")
+
+
+cdef inline int same_size(Py_ssize_t a, Py_ssize_t b, str what) except -1:
+    if a != b:
+        raise ValueError(f"{what}: internal size mismatch ({a} != {b})")
+    return 0
+
+
+include "_k_core.pxi"
+include "_k_optim.pxi"
