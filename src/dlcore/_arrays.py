@@ -1,0 +1,64 @@
+"""Array conventions shared by the Python layer (private).
+
+The book's contract (spec Gotchas 1-8): layers keep the caller's arrays and read them on every
+call; any dtype, memory order, strides or read-only input is accepted and converted *per call*
+into scratch (never stored); the compute dtype follows numpy promotion. The C kernels exist
+for float32 and float64; every other dtype takes a numpy path that reproduces the book.
+"""
+import numpy as np
+
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+_KERNEL_DTYPES = (F32, F64)
+_NUMERIC_KINDS = "biuf"
+
+
+def describe(x):
+    """Short description of a value for error messages: 'float64 array of shape (2, 3)'."""
+    if isinstance(x, np.ndarray):
+        return f"{x.dtype} array of shape {x.shape}"
+    return f"{type(x).__name__} {x!r}" if np.isscalar(x) else type(x).__name__
+
+
+def check_numeric(x, what):
+    """TypeError unless x is a real numeric (bool/int/uint/float) array or scalar."""
+    dt = x.dtype if isinstance(x, np.ndarray) else np.asarray(x).dtype
+    if dt.kind not in _NUMERIC_KINDS:
+        raise TypeError(f"{what}: expected a real numeric array; got {describe(x)}"
+                        if isinstance(x, np.ndarray) else
+                        f"{what}: expected a real numeric array; got {dt} data from {type(x).__name__}")
+
+
+def kernel_dtype(*operands):
+    """The float32/float64 dtype numpy promotion gives these operands, or None when the
+    result is another dtype (ints, float16, ...), which then takes the numpy path."""
+    dt = np.result_type(*operands)
+    return dt if dt in _KERNEL_DTYPES else None
+
+
+def as_c(x, dt):
+    """x as a C-contiguous array of dtype dt: x itself when it already is one (no copy)."""
+    return np.ascontiguousarray(x, dtype=dt)
+
+
+def flat(x):
+    """A 1-D view of a C-contiguous array."""
+    return x.reshape(-1)
+
+
+def labels(t, n, what):
+    """Integer class labels as a C-contiguous int64 array of shape (n,).
+
+    Accepts any integer dtype and shape (n,); shape (1, 1) when n == 1 (the book's ch07 gradient
+    check uses T = [[1]]). (n, 1) for n > 1 is refused: the book silently computes a wrong loss
+    from it (an n x n fancy index)."""
+    t = np.asarray(t)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{what}: expected integer class labels or a one-hot array; "
+                        f"got {describe(t)}")
+    if t.ndim == 1 and t.shape[0] == n:
+        return np.ascontiguousarray(t, dtype=np.int64)
+    if t.size == n == 1:
+        return np.ascontiguousarray(t.reshape(1), dtype=np.int64)
+    raise ValueError(f"{what}: expected labels of shape ({n},) or one-hot targets; "
+                     f"got {describe(t)}")

@@ -1,0 +1,158 @@
+"""The book's ``common/functions.py``: activations and losses.
+
+float32 and float64 arrays run in C kernels (OpenMP above a size threshold); any other input
+(ints, bools, float16, Python scalars, 0-d arrays) takes the book's own numpy formula, so the
+result dtype and values are the book's. ``mean_squared_error`` is the book text's name for
+``sum_squared_error``.
+"""
+import numpy as np
+
+from . import _kernels as _K
+from ._arrays import F32, F64, as_c, check_numeric, describe, flat, labels
+
+__all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
+           "relu_grad", "softmax", "sum_squared_error", "mean_squared_error",
+           "cross_entropy_error", "softmax_loss", "np"]
+
+
+def _kernel_input(x):
+    """x as a C-contiguous float32/float64 array when a kernel applies, else None."""
+    if isinstance(x, np.ndarray) and x.ndim >= 1 and (x.dtype == F64 or x.dtype == F32):
+        return as_c(x, x.dtype)
+    return None
+
+
+def _elementwise(kernel, x, what):
+    xc = _kernel_input(x)
+    if xc is None:
+        return None
+    y = np.empty(xc.shape, xc.dtype)
+    kernel(flat(y), flat(xc))
+    return y
+
+
+def identity_function(x):
+    """Return ``x`` itself (the same object)."""
+    return x
+
+
+def step_function(x):
+    """1 where ``x > 0``, else 0, as an int64 array (the book's ``astype(int)``)."""
+    check_numeric(x, "step_function")
+    return np.array(np.asarray(x) > 0, dtype=int)
+
+
+def sigmoid(x):
+    """``1 / (1 + exp(-x))``, unclipped: exactly 0.0 or 1.0 where exp overflows.
+
+    float dtypes are kept; ints give float64.
+
+    >>> import numpy as np
+    >>> sigmoid(np.array([0.0, 800.0, -800.0]))
+    array([0.5, 1. , 0. ])
+    """
+    check_numeric(x, "sigmoid")
+    y = _elementwise(_K.sigmoid_forward, x, "sigmoid")
+    if y is not None:
+        return y
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+def sigmoid_grad(x):
+    """``(1 - sigmoid(x)) * sigmoid(x)``; ``x`` is the pre-activation."""
+    check_numeric(x, "sigmoid_grad")
+    y = _elementwise(_K.sigmoid_grad, x, "sigmoid_grad")
+    if y is not None:
+        return y
+    s = sigmoid(x)
+    return (1.0 - s) * s
+
+
+def relu(x):
+    """``maximum(0, x)``: keeps the dtype (ints stay ints), NaN passes through."""
+    check_numeric(x, "relu")
+    xc = _kernel_input(x)
+    if xc is None:
+        return np.maximum(0, x)
+    y = np.empty(xc.shape, xc.dtype)
+    _K.relu_forward(flat(y), None, flat(xc))
+    return y
+
+
+def relu_grad(x):
+    """1 where ``x >= 0`` (so 1 at exactly 0, unlike the Relu layer), else 0; dtype of x."""
+    check_numeric(x, "relu_grad")
+    y = _elementwise(_K.relu_grad, x, "relu_grad")
+    if y is not None:
+        return y
+    grad = np.zeros_like(x)
+    grad[x >= 0] = 1
+    return grad
+
+
+def softmax(x):
+    """Softmax over the last axis, for any ndim (max-subtracted). float32 stays float32."""
+    check_numeric(x, "softmax")
+    xc = _kernel_input(x)
+    if xc is None:
+        x = np.asarray(x)
+        shifted = x - np.max(x, axis=-1, keepdims=True)
+        return np.exp(shifted) / np.sum(np.exp(shifted), axis=-1, keepdims=True)
+    y = np.empty(xc.shape, xc.dtype)
+    if xc.size:
+        cols = xc.shape[-1]
+        _K.softmax_forward(y.reshape(-1, cols), xc.reshape(-1, cols))
+    return y
+
+
+def sum_squared_error(y, t):
+    """``0.5 * sum((y - t)**2)`` over all elements (no division by the batch size)."""
+    check_numeric(y, "sum_squared_error y")
+    check_numeric(t, "sum_squared_error t")
+    return 0.5 * np.sum((y - t) ** 2)
+
+
+mean_squared_error = sum_squared_error
+
+
+def _loss_operands(y, t, what):
+    """The book's reshaping rules: 1-D y is one sample; t the same size as y is one-hot.
+    Returns (y as 2-D, int64 labels)."""
+    y = np.asarray(y)
+    t = np.asarray(t)
+    check_numeric(y, f"{what} y")
+    if y.ndim == 1:
+        y = y.reshape(1, y.size)
+        t = t.reshape(1, t.size)
+    if y.ndim != 2:
+        raise ValueError(f"{what}: expected y of shape (N, C) or (C,); got {describe(y)}")
+    if y.shape[0] == 0:
+        raise ValueError(f"{what}: the loss of an empty batch is undefined; got {describe(y)}")
+    if t.size == y.size:  # one-hot (or any dense target): the book takes its argmax
+        check_numeric(t, f"{what} t")
+        t = t.reshape(y.shape).argmax(axis=1)
+    return y, labels(t, y.shape[0], what)
+
+
+def cross_entropy_error(y, t):
+    """``-sum(log(y[i, t_i] + 1e-7)) / N`` for labels t, or one-hot t (same size as y).
+
+    1-D y is one sample. Returns a numpy scalar of y's float dtype. Unlike the book, labels
+    of shape (N, 1) with N > 1, negative or too large labels raise instead of answering wrong.
+    """
+    y, t = _loss_operands(y, t, "cross_entropy_error")
+    if y.dtype == F64 or y.dtype == F32:
+        loss = _K.cross_entropy_forward(as_c(y, y.dtype), t, "cross_entropy_error")
+        return y.dtype.type(loss)
+    if t.size and (t.min() < 0 or t.max() >= y.shape[1]):
+        bad = int(np.flatnonzero((t < 0) | (t >= y.shape[1]))[0])
+        raise IndexError(f"cross_entropy_error: expected labels in [0, {y.shape[1]}); "
+                         f"got {t[bad]} at position {bad}")
+    batch_size = y.shape[0]
+    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size
+
+
+def softmax_loss(X, t):
+    """``cross_entropy_error(softmax(X), t)``."""
+    return cross_entropy_error(softmax(X), t)

@@ -1,0 +1,223 @@
+"""The book's ``common/layers.py``: layers with ``forward``/``backward``.
+
+Each layer keeps references to the caller's parameter arrays (``W``, ``b``, ``gamma``, ...)
+and reads them on every call, so in-place updates by an optimizer or by
+``numerical_gradient`` are seen (spec Gotcha 1). Inputs of any layout are converted per call;
+float32 and float64 run in C kernels, other dtypes follow the book's numpy code.
+``from dlcore.layers import *`` also exposes the functions, ``im2col`` and ``col2im`` and
+``np``, as the book's module does.
+"""
+import numpy as np
+
+from . import _kernels as _K
+from ._arrays import F32, F64, as_c, check_numeric, describe, flat, kernel_dtype
+from .functions import *  # noqa: F401,F403  (the book's star-import surface)
+from .functions import _loss_operands, softmax, cross_entropy_error
+
+
+class Relu:
+    """ReLU. ``forward`` returns a copy with ``x <= 0`` zeroed (``mask`` records where);
+    ``backward`` zeroes the caller's ``dout`` in place and returns that same object.
+
+    >>> import numpy as np
+    >>> r = Relu()
+    >>> r.forward(np.array([[-1.0, 0.0, 2.0]]))
+    array([[0., 0., 2.]])
+    """
+
+    def __init__(self):
+        self.mask = None
+
+    def forward(self, x):
+        check_numeric(x, "Relu.forward")
+        x = np.asarray(x)
+        if x.dtype == F64 or x.dtype == F32:
+            xc = as_c(x, x.dtype)
+            out = np.empty(x.shape, x.dtype)
+            mask = np.empty(x.shape, np.bool_)
+            _K.relu_forward(flat(out), flat(mask).view(np.uint8), flat(xc))
+            self.mask = mask
+            return out
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        if self.mask is None:
+            raise RuntimeError("Relu.backward: call forward first")
+        if (isinstance(dout, np.ndarray) and dout.shape == self.mask.shape
+                and (dout.dtype == F64 or dout.dtype == F32)
+                and dout.flags.c_contiguous and dout.flags.writeable):
+            d = flat(dout)
+            _K.relu_backward(d, flat(self.mask).view(np.uint8), d)
+            return dout
+        dout[self.mask] = 0
+        return dout
+
+
+class Sigmoid:
+    """Sigmoid. ``out`` keeps the forward output; ``backward`` returns
+    ``dout * (1 - out) * out`` as a new array."""
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        out = sigmoid(x)  # noqa: F405
+        self.out = out
+        return out
+
+    def backward(self, dout):
+        if self.out is None:
+            raise RuntimeError("Sigmoid.backward: call forward first")
+        check_numeric(dout, "Sigmoid.backward")
+        dout = np.asarray(dout)
+        out = self.out
+        dt = kernel_dtype(dout, out)
+        if dt is None or dout.shape != out.shape:
+            return dout * (1.0 - out) * out
+        dx = np.empty(out.shape, dt)
+        _K.sigmoid_backward(flat(dx), flat(as_c(dout, dt)), flat(as_c(out, dt)))
+        return dx
+
+
+class Affine:
+    """Fully connected layer ``x @ W + b``; input of any rank >= 2 is flattened to
+    ``(N, -1)``. Keeps references to ``W`` (D, M) and ``b`` (M,).
+
+    ``backward`` allocates new ``dW`` and ``db`` on every call (earlier gradient dicts stay
+    valid) and returns ``dx`` in the input's original shape.
+    """
+
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def _operands(self, what):
+        W, b = self.W, self.b
+        check_numeric(W, f"{what} W")
+        check_numeric(b, f"{what} b")
+        W = np.asarray(W)
+        if W.ndim != 2:
+            raise ValueError(f"{what}: expected W of shape (D, M); got {describe(W)}")
+        return W, b
+
+    def forward(self, x):
+        W, b = self._operands("Affine.forward")
+        check_numeric(x, "Affine.forward x")
+        x = np.asarray(x)
+        if x.ndim < 2:
+            raise ValueError(
+                "Affine.forward: expected x of shape (N, D) or (N, ...) with a batch axis; "
+                f"got {describe(x)} (reshape one sample to (1, D))")
+        self.original_x_shape = x.shape
+        x = x.reshape(x.shape[0], -1)
+        self.x = x
+        if x.shape[1] != W.shape[0]:
+            raise ValueError(
+                f"Affine.forward: x has {x.shape[1]} features but W expects {W.shape[0]} "
+                f"(x.shape={self.original_x_shape}, W.shape={W.shape})")
+        M = W.shape[1]
+        b_arr = np.asarray(b)
+        if b_arr.shape not in ((M,), ()):
+            raise ValueError(f"Affine.forward: expected b of shape ({M},); got {describe(b_arr)}")
+        dt = kernel_dtype(x, W, b_arr)
+        if dt is None:
+            return np.dot(x, W) + b
+        out = np.empty((x.shape[0], M), dt)
+        bc = as_c(np.broadcast_to(b_arr, (M,)), dt)
+        _K.affine_forward(out, as_c(x, dt), as_c(W, dt), bc)
+        return out
+
+    def backward(self, dout):
+        if self.x is None:
+            raise RuntimeError("Affine.backward: call forward first")
+        W, _ = self._operands("Affine.backward")
+        x = self.x
+        check_numeric(dout, "Affine.backward dout")
+        dout = np.asarray(dout)
+        N, M = x.shape[0], W.shape[1]
+        if dout.shape != (N, M):
+            raise ValueError(f"Affine.backward: expected dout of shape {(N, M)}; "
+                             f"got {describe(dout)}")
+        dt = kernel_dtype(dout, x, W)
+        if dt is None:
+            dx = np.dot(dout, W.T)
+            self.dW = np.dot(x.T, dout)
+            self.db = np.sum(dout, axis=0)
+        else:
+            dx = np.empty(x.shape, dt)
+            dW = np.empty(W.shape, dt)
+            db = np.empty((M,), dt)
+            _K.affine_backward(dx, dW, db, as_c(dout, dt), as_c(x, dt), as_c(W, dt))
+            # numpy would give dW the dtype of (x, dout) and db dout's dtype
+            self.dW = dW.astype(np.result_type(x, dout), copy=False)
+            self.db = db.astype(dout.dtype, copy=False) if dout.dtype.kind == "f" else db
+        return dx.reshape(*self.original_x_shape)
+
+
+class SoftmaxWithLoss:
+    """Softmax followed by the cross-entropy loss (with the book's +1e-7 in the log).
+
+    ``forward(x, t)`` takes labels (N,) or one-hot targets (N, C) and returns the loss as a
+    numpy scalar; ``backward(dout=1)`` ignores ``dout`` (as the book does) and returns
+    ``(y - onehot(t)) / N``. For 1-D ``x`` (one sample), ``backward`` divides by 1, where the
+    book divides by the number of classes.
+    """
+
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        self.t = t
+        check_numeric(x, "SoftmaxWithLoss.forward x")
+        x = np.asarray(x)
+        if x.dtype == F64 or x.dtype == F32:
+            x2, labels_ = _loss_operands(x, t, "SoftmaxWithLoss.forward")
+            y = np.empty(x2.shape, x.dtype)
+            loss = _K.softmax_xent_forward(y, as_c(x2, x.dtype), labels_,
+                                           "SoftmaxWithLoss.forward")
+            self.y = y.reshape(x.shape)
+            self.loss = x.dtype.type(loss)
+        else:
+            self.y = softmax(x)
+            self.loss = cross_entropy_error(self.y, t)
+        return self.loss
+
+    def backward(self, dout=1):
+        if self.y is None:
+            raise RuntimeError("SoftmaxWithLoss.backward: call forward first")
+        y = self.y
+        y2 = y.reshape(1, -1) if y.ndim == 1 else y
+        t = np.asarray(self.t)
+        batch_size = y2.shape[0]
+        if t.size == y.size:  # one-hot or dense target
+            t2 = t.reshape(y2.shape)
+            dt = kernel_dtype(y2, t2)
+            if dt is None or y2.dtype != dt:
+                dx = (y2 - t2) / batch_size
+            else:
+                dx = np.empty(y2.shape, dt)
+                _K.softmax_xent_backward_dense(dx, as_c(y2, dt), as_c(t2, dt))
+        else:
+            _, labels_ = _loss_operands(y2, t, "SoftmaxWithLoss.backward")
+            if y2.dtype == F64 or y2.dtype == F32:
+                dx = np.empty(y2.shape, y2.dtype)
+                _K.softmax_xent_backward(dx, as_c(y2, y2.dtype), labels_,
+                                         "SoftmaxWithLoss.backward")
+            else:
+                dx = y2.copy()
+                dx[np.arange(batch_size), labels_] -= 1
+                dx = dx / batch_size
+        return dx.reshape(y.shape)
+
+
+# Layers of the layers issue are imported below, one line per module (keep this marker).
+# --- more layers ---
