@@ -116,7 +116,7 @@ class Affine:
                 "Affine.forward: expected x of shape (N, D) or (N, ...) with a batch axis; "
                 f"got {describe(x)} (reshape one sample to (1, D))")
         self.original_x_shape = x.shape
-        x = x.reshape(x.shape[0], -1)
+        x = x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # (N, -1), also for N == 0
         self.x = x
         if x.shape[1] != W.shape[0]:
             raise ValueError(
