@@ -71,3 +71,22 @@ def test_bad_dlcore_cpu_is_a_clear_error():
     r = run_python("import dlcore", {"DLCORE_CPU": "sse9"})
     assert r.returncode != 0
     assert "DLCORE_CPU: expected one of 'baseline', 'avx2', 'avx512'; got 'sse9'" in r.stderr
+
+
+def test_blas_stays_on_one_thread_under_threadpoolctl():
+    """threadpoolctl raising every BLAS to 2 threads must not make dlcore's BLAS (called
+    inside its OpenMP blocks) oversubscribe: dlcore puts it back on one thread."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from dlcore.layers import Affine
+
+    def ours():
+        return [d for d in threadpoolctl.threadpool_info()
+                if "scipy_openblas32" in d.get("filepath", "")]
+
+    assert ours(), "scipy-openblas32's OpenBLAS should be visible to threadpoolctl"
+    x, W, b = np.ones((200, 300)), np.ones((300, 100)), np.zeros(100)
+    want = Affine(W, b).forward(x)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        got = Affine(W, b).forward(x)
+        assert all(d["num_threads"] == 1 for d in ours())
+    np.testing.assert_array_equal(got, want)
