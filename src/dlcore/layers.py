@@ -7,6 +7,8 @@ float32 and float64 run in C kernels, other dtypes follow the book's numpy code.
 ``from dlcore.layers import *`` also exposes the functions, ``im2col`` and ``col2im`` and
 ``np``, as the book's module does.
 """
+import math
+
 import numpy as np
 
 from . import _kernels as _K
@@ -116,7 +118,8 @@ class Affine:
                 "Affine.forward: expected x of shape (N, D) or (N, ...) with a batch axis; "
                 f"got {describe(x)} (reshape one sample to (1, D))")
         self.original_x_shape = x.shape
-        x = x.reshape(x.shape[0], -1)
+        if x.ndim > 2:  # (N, -1), spelled out so that N == 0 works too
+            x = x.reshape(x.shape[0], math.prod(x.shape[1:]))
         self.x = x
         if x.shape[1] != W.shape[0]:
             raise ValueError(
@@ -130,7 +133,7 @@ class Affine:
         if dt is None:
             return np.dot(x, W) + b
         out = np.empty((x.shape[0], M), dt)
-        bc = as_c(np.broadcast_to(b_arr, (M,)), dt)
+        bc = as_c(b_arr, dt) if b_arr.ndim else np.full(M, b_arr, dt)
         _K.affine_forward(out, as_c(x, dt), as_c(W, dt), bc)
         return out
 
