@@ -70,10 +70,14 @@ class SimpleConvNet:
         input_size = input_dim[1]
         conv_output_size = (input_size - filter_size + 2 * filter_pad) / filter_stride + 1
         pool_output_size = int(filter_num * (conv_output_size / 2) * (conv_output_size / 2))
-        if conv_output_size < 2:
-            raise ValueError(f"{who}: the convolution output ({conv_output_size:g} px) is "
-                             f"too small for the 2x2 pooling; got input_dim={input_dim!r}, "
-                             f"conv_param={conv_param!r}")
+        real_pool = ((input_size + 2 * filter_pad - filter_size) // filter_stride + 1) // 2
+        if pool_output_size != filter_num * real_pool * real_pool or real_pool < 1:
+            # the book computes W2's rows with this float formula; where it disagrees with
+            # the real pooled size its network fails at the first Affine
+            raise ValueError(
+                f"{who}: expected sizes where (H - filter_size + 2*pad)/stride + 1 is an even "
+                f"integer >= 2 (the book's formula for W2's rows); got input_dim={input_dim!r}, "
+                f"conv_param={conv_param!r}, which gives {conv_output_size:g}")
 
         self.params = {}
         self.params['W1'] = _nets.draw(weight_init_std,
