@@ -41,8 +41,8 @@ def idx_header(shape, dtype=np.uint8):
     dt = np.dtype(dtype)
     code = _CODE_OF.get((dt.kind, dt.itemsize))
     if code is None:
-        raise ValueError(f"IDX: expected an element type in {sorted(str(d) for d in IDX_TYPES.values())}; "
-                         f"got {dt}")
+        allowed = ", ".join(str(d) for d in IDX_TYPES.values())
+        raise ValueError(f"IDX: expected an element type in ({allowed}); got {dt}")
     if not 1 <= len(shape) <= 255:
         raise ValueError(f"IDX: expected 1 to 255 dimensions; got shape {tuple(shape)}")
     for d in shape:

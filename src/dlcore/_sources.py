@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import os
+import struct
 import sys
 import tempfile
 import urllib.error
@@ -375,7 +376,11 @@ def _zarr_read(zf, name, label, numcodecs):
                             f"{[c.get('name') for c in codecs]}")
         endian = (codecs[0].get("configuration") or {}).get("endian", "little")
         dtype = dtype.newbyteorder("<" if endian == "little" else ">")
-        decoders = [_zarr_decoder(c, label, numcodecs) for c in codecs[1:]]
+        chunk_bytes = dtype.itemsize * math.prod(chunks)
+        if len(codecs) > 2:
+            raise DataError(f"{label}: expected at most one compressor after 'bytes'; got "
+                            f"{[c.get('name') for c in codecs]}")
+        decoders = [_zarr_decoder(c, label, numcodecs, chunk_bytes) for c in codecs[1:]]
         fill = meta.get("fill_value", 0)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         if isinstance(e, DataError):
@@ -383,7 +388,6 @@ def _zarr_read(zf, name, label, numcodecs):
         raise DataError(f"{label}: malformed zarr.json ({type(e).__name__}: {e})") from e
 
     out = np.full(shape, fill, dtype=dtype.newbyteorder("="))
-    chunk_bytes = dtype.itemsize * math.prod(chunks)
     grid_counts = [-(-s // c) for s, c in zip(shape, chunks)]
     for idx in itertools.product(*(range(n) for n in grid_counts)):
         key = f"{name}/" + sep.join(prefix + [str(i) for i in idx])
@@ -407,11 +411,23 @@ def _zarr_read(zf, name, label, numcodecs):
     return out
 
 
-def _zarr_decoder(codec, label, numcodecs):
+def _zarr_decoder(codec, label, numcodecs, expected_nbytes):
     name = codec.get("name")
     if name == "blosc":
         blosc = numcodecs.Blosc()
-        return blosc.decode
+
+        def decode_blosc(buf):
+            # c-blosc trusts the sizes in the 16-byte header (for a chunk stored uncompressed
+            # it copies nbytes from a shorter buffer): check them before decoding.
+            if len(buf) < 16:
+                raise ValueError(f"{len(buf)} bytes, shorter than a blosc header")
+            nbytes, _, cbytes = struct.unpack_from("<3I", buf, 4)
+            if cbytes != len(buf):
+                raise ValueError(f"blosc header says {cbytes} compressed bytes; got {len(buf)}")
+            if nbytes != expected_nbytes:
+                raise ValueError(f"blosc header says {nbytes} bytes; expected {expected_nbytes}")
+            return blosc.decode(buf)
+        return decode_blosc
     if name == "zstd":
         zstd = numcodecs.Zstd()
         return zstd.decode
