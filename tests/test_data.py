@@ -745,6 +745,20 @@ def test_real_mnist_from_the_package_and_the_cache(tmp_path):
     np.testing.assert_array_equal(t2, t)
 
 
+def test_real_mnist_through_idx_files_with_the_original_hashes(tmp_path):
+    """The package's arrays written as uncompressed IDX files load through the IDX directory
+    source against the original files' sha256 (the two sources agree byte for byte)."""
+    _need_pure_ml()
+    arrays, _ = ZarrZipSource(dist=mnist.PACKAGE, member=mnist.PACKAGE_MEMBER).fetch(mnist.MNIST)
+    d = tmp_path / "idx"
+    d.mkdir()
+    for k in KEYS:
+        (d / NAMES[k][:-3]).write_bytes(idx_stream(arrays[k]))
+    (x, t), (xt, tt) = mnist.load_mnist(normalize=False, sources=[IdxDirSource(d)], cache=False)
+    np.testing.assert_array_equal(x.reshape(-1, 28, 28), arrays["train_img"])
+    np.testing.assert_array_equal(tt, arrays["test_label"])
+
+
 def test_real_mnist_does_not_import_pureml_or_zarr(tmp_path):
     _need_pure_ml()
     code = ("import sys; from dlcore.mnist import load_mnist; "

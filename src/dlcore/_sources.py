@@ -214,12 +214,18 @@ def cache_from(cache, caller):
 
 
 def _fsync_dir(directory):
-    """Persist a rename on POSIX (a directory cannot be opened for fsync on Windows)."""
+    """Persist a rename on POSIX, best effort (a directory cannot be opened for fsync on
+    Windows, and some file systems refuse it)."""
     if os.name != "posix":
         return
-    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 

