@@ -321,13 +321,14 @@ class ZarrZipSource:
         if any(spec.files[k].zarr_name is None for k in KEYS):
             raise Unavailable(f"no zarr array names for {spec.title}")
         zpath = self.locate()
-        try:
-            import numcodecs
-        except ImportError:
-            raise Unavailable("numcodecs is not installed (pip install numcodecs)") from None
         arrays, where = {}, {}
         try:
-            with zipfile.ZipFile(zpath) as zf:
+            with zipfile.ZipFile(zpath) as zf:  # a corrupt zip is an error even without numcodecs
+                try:
+                    import numcodecs
+                except ImportError:
+                    raise Unavailable("numcodecs is not installed "
+                                      "(pip install numcodecs)") from None
                 for k in KEYS:
                     name = spec.files[k].zarr_name
                     where[k] = f"{zpath}::{name}"
