@@ -412,10 +412,12 @@ def test_float32_mode(name):
     g32 = n32.gradient(x, t)
     np.random.seed(3)
     g64 = n64.gradient(x, t)
+    # atol scaled by the largest gradient of the net: a bias before BatchNorm has an exact
+    # zero gradient that float32 computes as a cancellation residue of the upstream terms
+    scale = max(np.max(np.abs(g)) for g in g64.values())
     for k in g32:
         assert g32[k].dtype == f32, k
-        scale = np.max(np.abs(g64[k])) + 1e-3
-        np.testing.assert_allclose(g32[k], g64[k], rtol=1e-4, atol=1e-4 * scale, err_msg=k)
+        np.testing.assert_allclose(g32[k], g64[k], rtol=1e-4, atol=1e-5 * scale, err_msg=k)
     np.random.seed(3)
     loss32 = n32.loss(x, t)
     np.random.seed(3)
