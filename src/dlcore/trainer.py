@@ -83,7 +83,7 @@ class _TextBar:
             self.file.write(f"\r[{bar}] {self.n}/{self.total} {self.postfix}")
             self.file.flush()
 
-    def set_postfix_str(self, s):
+    def set_postfix_str(self, s, refresh=True):
         self.postfix = s
 
     def write(self, s):
@@ -189,7 +189,7 @@ class Trainer:
         loss = self.network.loss(x_batch, t_batch)
         self.train_loss_list.append(loss)
         if self._bar is not None:
-            self._bar.set_postfix_str(f"loss {float(loss):.4f}")
+            self._bar.set_postfix_str(f"loss {float(loss):.4f}", refresh=False)
             self._bar.update(1)
         elif self.verbose:
             print("train loss:" + str(loss))
