@@ -173,15 +173,27 @@ def test_load_params_errors(tmp_path):
         "list.pkl": ([1, 2], TypeError, "expected a pickled dict of arrays"),
         "strs.pkl": ({'W1': "abc"}, TypeError, "expected a real numeric array for 'W1'"),
         "obj.pkl": ({'W1': np.array([None])}, TypeError, "got object array"),
-        "shape.pkl": ({'W1': np.zeros((2, 2))}, ValueError, r"'W1' .* has shape \(2, 2\)"),
+        "shape.pkl": ({'b1': np.ones(3), 'W1': np.zeros((2, 2))}, ValueError,
+                      r"'W1' .* has shape \(2, 2\)"),
+        "extra.pkl": ({'W9': np.zeros(2)}, ValueError, "holds 'W9', which this network"),
     }
+    before = {k: v.copy() for k, v in net.params.items()}
     for fname, (obj, exc, msg) in cases.items():
         with open(tmp_path / fname, "wb") as f:
             pickle.dump(obj, f)
         with pytest.raises(exc, match=msg):
             net.load_params(tmp_path / fname)
+    for k in before:  # nothing replaced by a refused file
+        np.testing.assert_array_equal(net.params[k], before[k])
     with pytest.raises(FileNotFoundError):
         net.load_params(tmp_path / "missing.pkl")
+    # a partial file is fine: only its keys are replaced (and rebound)
+    with open(tmp_path / "part.pkl", "wb") as f:
+        pickle.dump({'b3': np.ones(3)}, f)
+    w1 = net.params['W1']
+    net.load_params(tmp_path / "part.pkl")
+    assert net.params['W1'] is w1 and net.layers['Affine2'].b is net.params['b3']
+    np.testing.assert_array_equal(net.layers['Affine2'].b, np.ones(3))
 
 
 # ------------------------------------------------------------------- malicious pickles

@@ -55,19 +55,25 @@ def as_target(t, dtype):
 
 
 def load_params(net, file_name, who):
-    """Read the book's parameter pickle into ``net.params`` (replacing the entries it holds,
-    keeping any others) with the restricted unpickler. Arrays are converted to the network's
-    dtype (no copy when they already have it); a known key with a different shape raises."""
+    """Read the book's parameter pickle into ``net.params`` with the restricted unpickler,
+    replacing the entries the file holds (a subset is fine; the others are kept). Arrays are
+    converted to the network's dtype (no copy when they already have it); a key the network
+    does not have, or an array of another shape, raises ValueError before anything is
+    replaced."""
     loaded = _pickle.load_param_dict(file_name, who)
+    unknown = [key for key in loaded if key not in net.params]
+    if unknown:  # the book would store them, and the next optimizer step fails on them
+        raise ValueError(f"{who}: {file_name!r} holds {', '.join(map(repr, unknown))}, which "
+                         f"this network does not have (its parameters: "
+                         f"{', '.join(net.params)})")
     for key, val in loaded.items():
-        old = net.params.get(key)
-        if old is not None and np.shape(old) != val.shape:
+        old = net.params[key]
+        if np.shape(old) != val.shape:
             raise ValueError(f"{who}: {key!r} in {file_name!r} has shape {val.shape} but the "
                              f"network's {key} has shape {np.shape(old)}; was the file saved "
                              "by a network of another size?")
-        if val.dtype != net.dtype:
-            val = val.astype(net.dtype)
-        net.params[key] = val
+    for key, val in loaded.items():
+        net.params[key] = val if val.dtype == net.dtype else val.astype(net.dtype)
 
 
 def save_params(net, file_name):
