@@ -340,7 +340,7 @@ def test_gradient_vs_numerical(name):
     # (~1e-16 * |f| / h) stays below 1e-8.
     h, atol = (1e-6, 1e-8) if deep else (1e-4, 1e-9)
     for key, p in net.params.items():
-        idx = _all_or_sample(p, 8 if deep else 40, rng)
+        idx = _all_or_sample(p, 4 if deep else 40, rng)
         num = _grad4(f, p, idx, h=h)
         ana = np.array([grads[key][i] for i in idx])
         np.testing.assert_allclose(ana, num, rtol=1e-6, atol=atol, err_msg=key)
