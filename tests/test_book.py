@@ -5,7 +5,6 @@ running an unmodified book-style script (its own helper files, or dlcore's with
 import os
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest

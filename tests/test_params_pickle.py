@@ -4,7 +4,6 @@ without running it), and the parameter files the book ships (../shared/book-para
 import io
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -150,7 +150,8 @@ class MultiLayerNetExtend:
         grads = {}
         for idx in range(1, self.hidden_layer_num + 2):
             layer = self.layers['Affine' + str(idx)]
-            grads['W' + str(idx)] = layer.dW + self.weight_decay_lambda * self.params['W' + str(idx)]
+            W = self.params['W' + str(idx)]
+            grads['W' + str(idx)] = layer.dW + self.weight_decay_lambda * W
             grads['b' + str(idx)] = layer.db
             if self.use_batchnorm and idx != self.hidden_layer_num + 1:
                 bn = self.layers['BatchNorm' + str(idx)]

@@ -5,8 +5,6 @@ Everything draws from numpy's global legacy RNG with the calls the spec lists (r
 weight in order, rand per dropout forward, choice per trainer step), so a seeded run of
 these classes is the reference a seeded dlcore run must reproduce.
 """
-from collections import OrderedDict
-
 import numpy as np
 
 
