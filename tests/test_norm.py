@@ -494,3 +494,22 @@ def test_kernel_paths_give_the_same_bits():
     assert "baseline" in runs
     for path, vals in runs.items():
         assert vals == runs["baseline"], path
+
+
+def test_inverted_dropout_layer_edges_and_statistics():
+    x = np.random.default_rng(6).standard_normal(10 ** 6) + 1.0
+    d0 = Dropout(0.0, inverted=True)
+    np.random.seed(1)
+    np.testing.assert_array_equal(d0.forward(x), x)  # rand() > 0 keeps everything here
+    d1 = Dropout(1.0, inverted=True)
+    np.testing.assert_array_equal(d1.forward(x[:100]), np.zeros(100))
+    np.testing.assert_array_equal(d1.backward(np.ones(100)), np.zeros(100))
+    for bad in (-0.1, 1.1):
+        with pytest.raises(ValueError, match=r"expected dropout_ratio in \[0, 1\]"):
+            Dropout(bad, inverted=True)
+    p = 0.3
+    np.random.seed(11)
+    y = Dropout(p, inverted=True).forward(x)
+    n = x.size
+    assert abs(np.count_nonzero(y) / n - (1 - p)) <= 3 * np.sqrt(p * (1 - p) / n)
+    assert abs(y.mean() - x.mean()) <= 3 * np.sqrt(np.mean(x * x) * p / (1 - p) / n)
