@@ -53,7 +53,9 @@ class Dropout:
     Training (``train_flg=True``) draws ``mask = np.random.rand(*x.shape) > dropout_ratio``
     from numpy's global legacy RNG (the book's call, so seeded runs reproduce) and returns
     ``x * mask``; test mode returns ``x * (1 - dropout_ratio)``; ``backward(dout)`` returns
-    ``dout * mask`` with the mask of the last training forward.
+    ``dout * mask`` with the mask of the last training forward (a test-mode forward leaves
+    it in place, as in the book; ``backward`` before any training forward raises
+    RuntimeError where the book fails on ``mask = None``).
 
     ``inverted=True`` (beyond the book) gives inverted dropout: the survivors are scaled by
     ``1 / (1 - dropout_ratio)`` in training (zeros when the ratio is 1) and test mode returns
