@@ -239,3 +239,16 @@ def test_docstring_examples(module):
     finally:
         np.random.set_state(state)
     assert res.attempted > 0 and res.failed == 0
+
+
+def test_star_import_surfaces():
+    # the book's modules have no __all__: a star import also brings np (spec Gotcha 14)
+    for mod, names in (("dlcore.gradient", ("numerical_gradient", "numerical_gradient_2d", "np")),
+                       ("dlcore.util", ("smooth_curve", "shuffle_dataset", "conv_output_size",
+                                        "np")),
+                       ("dlcore.layer_naive", ("MulLayer", "AddLayer")),
+                       ("dlcore.layers", ("Dropout", "BatchNormalization", "Affine", "np"))):
+        ns = {}
+        exec(f"from {mod} import *", ns)
+        for name in names:
+            assert name in ns, (mod, name)

@@ -8,8 +8,6 @@ integer arrays give wrong results (x + h is truncated), as in the book.
 """
 import numpy as np
 
-__all__ = ["numerical_gradient", "numerical_gradient_2d", "gradient_check"]
-
 _H = 1e-4
 
 

@@ -1,8 +1,6 @@
 """The book's chapter-5 ``layer_naive.py``: a multiply and an add node of a computational
 graph, on Python scalars or numpy arrays (no kernels needed)."""
 
-__all__ = ["MulLayer", "AddLayer"]
-
 
 class MulLayer:
     """``forward(x, y)`` returns ``x * y`` and remembers both; ``backward(dout)`` returns
