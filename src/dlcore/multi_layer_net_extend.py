@@ -18,7 +18,6 @@ from .layers import *  # noqa: F401,F403  (the book's star-import surface)
 from .layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 from .gradient import numerical_gradient
 from .multi_layer_net import _activation_class, _check_sizes, _init_scale
-from ._arrays import F64
 from . import _nets
 
 
@@ -27,9 +26,8 @@ class MultiLayerNetExtend:
 
     Parameters are those of :class:`dlcore.multi_layer_net.MultiLayerNet`, plus
     ``use_dropout``, ``dropout_ration`` (the drop probability; the book's spelling) and
-    ``use_batchnorm``; ``dtype`` (keyword-only) is np.float64 (default) or np.float32.
-    In float32 networks the BatchNormalization layers get float32 running statistics
-    (zeros, which is what the book's layers create lazily in float64).
+    ``use_batchnorm``; ``dtype`` (keyword-only) is np.float64 (default) or np.float32 (the
+    BatchNormalization layers then create their running statistics in float32).
 
     >>> import numpy as np
     >>> np.random.seed(0)
@@ -69,10 +67,8 @@ class MultiLayerNetExtend:
                 n = hidden[idx - 1]
                 self.params['gamma' + str(idx)] = _nets.ones(n, dt)
                 self.params['beta' + str(idx)] = _nets.zeros(n, dt)
-                stats = {} if dt == F64 else {'running_mean': _nets.zeros(n, dt),
-                                              'running_var': _nets.zeros(n, dt)}
                 self.layers['BatchNorm' + str(idx)] = BatchNormalization(
-                    self.params['gamma' + str(idx)], self.params['beta' + str(idx)], **stats)
+                    self.params['gamma' + str(idx)], self.params['beta' + str(idx)])
             self.layers['Activation_function' + str(idx)] = activation_layer()
             if self.use_dropout:
                 self.layers['Dropout' + str(idx)] = Dropout(dropout_ration)
