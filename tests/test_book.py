@@ -174,6 +174,33 @@ class TwoLayerNet:
                 "W2": self.layers["Affine2"].dW, "b2": self.layers["Affine2"].db}
 '''
 
+# chapter-6 style: np arrives only through `from common.optimizer import *`
+SCRIPT_CH06 = '''\
+import os
+import sys
+sys.path.append(os.pardir)
+from common.optimizer import *
+from common.multi_layer_net import MultiLayerNet
+from common.multi_layer_net_extend import MultiLayerNetExtend
+from common.util import smooth_curve, shuffle_dataset
+
+x = np.random.rand(64, 20)
+t = (x[:, 0] > 0.5).astype(int)
+x, t = shuffle_dataset(x, t)
+nets = {"SGD": MultiLayerNet(20, [16, 16], 2),
+        "Adam": MultiLayerNetExtend(20, [16, 16], 2, use_batchnorm=True,
+                                    use_dropout=True, dropout_ration=0.1)}
+opts = {"SGD": SGD(lr=0.1), "Adam": Adam()}
+losses = {k: [] for k in nets}
+for i in range(30):
+    mask = np.random.choice(64, 16)
+    for k, net in nets.items():
+        opts[k].update(net.params, net.gradient(x[mask], t[mask]))
+        losses[k].append(net.loss(x[mask], t[mask]))
+for k in nets:
+    print(k, len(smooth_curve(losses[k])), np.isfinite(losses[k]).all())
+'''
+
 REAL_DATA = '''\
 def get_data(load_mnist):
     return load_mnist(normalize=True)
@@ -220,6 +247,8 @@ def book_tree(tmp_path_factory):
     real = _real_mnist_available()
     (ch / "data_source.py").write_text(REAL_DATA if real else STUB_DATA)
     (ch / "note.txt").write_text("hello")
+    (root / "ch06").mkdir()
+    (root / "ch06" / "optimizer_compare.py").write_text(SCRIPT_CH06)
     return root, real
 
 
@@ -245,6 +274,13 @@ def test_python_m_dlcore_book_runs_script_unmodified(book_tree):
     assert r.stderr == ""
     final = float([line for line in out if line.startswith("test acc:")][0][9:])
     assert 0.0 <= final <= 1.0
+
+
+def test_python_m_dlcore_book_chapter6_style_script(book_tree):
+    root, _ = book_tree
+    r = run_book([str(root / "ch06" / "optimizer_compare.py")], cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["SGD 30 True", "Adam 30 True"]
 
 
 def test_python_m_dlcore_book_compiled_nets(book_tree):
