@@ -221,3 +221,4 @@ class SoftmaxWithLoss:
 
 # Layers of the layers issue are imported below, one line per module (keep this marker).
 # --- more layers ---
+from ._conv import Convolution, Pooling, im2col, col2im  # noqa: E402,F401
