@@ -10,6 +10,7 @@ enum { DL_ROW_MAJOR = 101, DL_NO_TRANS = 111, DL_TRANS = 112 };
 #define DL_SGEMM scipy_cblas_sgemm
 #define DL_DGEMM scipy_cblas_dgemm
 void scipy_openblas_set_num_threads(int num_threads);
+int scipy_openblas_get_num_threads(void);
 char *scipy_openblas_get_corename(void);
 #else
 #define DL_SGEMM cblas_sgemm
@@ -33,6 +34,14 @@ void dl_blas_init(void)
 {
 #if defined(DL_WITH_OPENBLAS)
     scipy_openblas_set_num_threads(1);
+#endif
+}
+
+void dl_blas_pin(void)
+{
+#if defined(DL_WITH_OPENBLAS)
+    if (scipy_openblas_get_num_threads() != 1)
+        scipy_openblas_set_num_threads(1);
 #endif
 }
 

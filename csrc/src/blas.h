@@ -10,6 +10,11 @@
 #include "dlcore/dlcore.h"
 
 void dl_blas_init(void);
+/* Puts the BLAS back on one thread if something (threadpoolctl, a user) raised its count:
+ * dlcore calls the BLAS from inside its OpenMP blocks, and two thread pools on the same cores
+ * make every call wait for the other pool's spinning threads (packaging note, 3c). Cheap when
+ * nothing changed; call it outside parallel regions. */
+void dl_blas_pin(void);
 /* Row-major C = alpha op(A) op(B) + beta C. Returns 1 when the BLAS did it, 0 when there is
  * no BLAS or a size does not fit its int (the caller then computes it itself). */
 int dl_cblas_gemm_f64(double *C, dl_index ldc, const double *A, dl_index lda, int transA,

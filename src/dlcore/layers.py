@@ -7,6 +7,8 @@ float32 and float64 run in C kernels, other dtypes follow the book's numpy code.
 ``from dlcore.layers import *`` also exposes the functions, ``im2col`` and ``col2im`` and
 ``np``, as the book's module does.
 """
+import math
+
 import numpy as np
 
 from . import _kernels as _K
@@ -116,7 +118,8 @@ class Affine:
                 "Affine.forward: expected x of shape (N, D) or (N, ...) with a batch axis; "
                 f"got {describe(x)} (reshape one sample to (1, D))")
         self.original_x_shape = x.shape
-        x = x.reshape(x.shape[0], -1)
+        if x.ndim > 2:  # (N, -1), spelled out so that N == 0 works too
+            x = x.reshape(x.shape[0], math.prod(x.shape[1:]))
         self.x = x
         if x.shape[1] != W.shape[0]:
             raise ValueError(
@@ -130,7 +133,7 @@ class Affine:
         if dt is None:
             return np.dot(x, W) + b
         out = np.empty((x.shape[0], M), dt)
-        bc = as_c(np.broadcast_to(b_arr, (M,)), dt)
+        bc = as_c(b_arr, dt) if b_arr.ndim else np.full(M, b_arr, dt)
         _K.affine_forward(out, as_c(x, dt), as_c(W, dt), bc)
         return out
 
@@ -154,7 +157,7 @@ class Affine:
             dx = np.empty(x.shape, dt)
             dW = np.empty(W.shape, dt)
             db = np.empty((M,), dt)
-            _K.affine_backward(dx, dW, db, as_c(dout, dt), as_c(x, dt), as_c(W, dt))
+            _K.affine_backward(dW, db, as_c(dout, dt), as_c(x, dt), as_c(W, dt), dx)
             # numpy would give dW the dtype of (x, dout) and db dout's dtype
             self.dW = dW.astype(np.result_type(x, dout), copy=False)
             self.db = db.astype(dout.dtype, copy=False) if dout.dtype.kind == "f" else db

@@ -1,0 +1,1 @@
+"""dlcore benchmarks: ``python -m benchmarks.bench_affine`` etc. (see each module)."""

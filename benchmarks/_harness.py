@@ -1,0 +1,84 @@
+"""Shared benchmark helpers: interleaved timing, medians, machine info, JSON output."""
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def blas_info():
+    """What threadpoolctl sees: every BLAS/OpenMP library with its kernel (core) and threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{k: v for k, v in d.items() if k in ("internal_api", "prefix", "version",
+                                                   "architecture", "num_threads", "filepath")}
+            for d in threadpool_info()]
+
+
+def machine_info():
+    import dlcore
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+        "numpy": np.__version__, "dlcore": dlcore.config(), "blas": blas_info(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+    }
+
+
+def time_interleaved(cases, reps=9, warmup=2, inner=None, target_s=0.02, settle=0.0):
+    """Times each callable in ``cases`` (name -> fn), interleaving them rep by rep so that
+    machine noise hits every case alike. Each sample runs fn ``inner`` times (chosen so that a
+    sample takes about target_s) and records seconds per call. Returns name -> list of samples.
+
+    ``settle`` seconds of sleep before each sample (after one warm-up call) let the idle
+    threads of the previous case's thread pool stop spinning: OpenBLAS's pthread workers spin
+    for ~0.1 s after a call and libgomp's for a while too, and on 2 cores a spinning idle pool
+    makes the other library's threads wait for time slices (packaging note, 3c). Use it when
+    comparing multi-threaded numpy with dlcore."""
+    if inner is None:
+        inner = {}
+        for name, fn in cases.items():
+            t0 = time.perf_counter()
+            fn()
+            dt = max(time.perf_counter() - t0, 1e-7)
+            inner[name] = max(1, int(target_s / dt))
+    for name, fn in cases.items():
+        for _ in range(warmup * inner[name]):
+            fn()
+    samples = {name: [] for name in cases}
+    for _ in range(reps):
+        for name, fn in cases.items():
+            n = inner[name]
+            if settle:
+                time.sleep(settle)
+                fn()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / n)
+    return samples
+
+
+def median_ms(samples):
+    return 1e3 * statistics.median(samples)
+
+
+def write_json(name, payload):
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
