@@ -272,8 +272,8 @@ class Convolution:
         dx = np.empty(x_shape, dt)
         dW = np.empty((FN, K), dt)
         db = np.empty((FN,), dt)
-        _K.conv_backward(dx, dW, db, as_c(dout, dt), as_c(col, dt), as_c(Wf, dt), x_shape,
-                         fh, fw, stride, pad)
+        _K.conv_backward(as_c(dout, dt), as_c(col, dt), as_c(Wf, dt), x_shape, fh, fw, stride,
+                         pad, dx, dW, db)
         self.dW = dW.reshape(FN, C, fh, fw)
         # numpy's sum gives db dout's float dtype
         self.db = db.astype(dout.dtype, copy=False) if dout.dtype.kind == "f" else db

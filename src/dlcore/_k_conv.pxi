@@ -77,11 +77,12 @@ def conv_forward(floating[:, :, :, ::1] out, floating[:, ::1] col,
                                 N, C, H, W, FN, fh, fw, stride, pad, oh, ow)
 
 
-def conv_backward(floating[:, :, :, ::1] dx, floating[:, ::1] dW, floating[::1] db,
-                  const floating[:, :, :, ::1] dout, const floating[:, ::1] col,
+def conv_backward(const floating[:, :, :, ::1] dout, const floating[:, ::1] col,
                   const floating[:, ::1] Wf, tuple x_shape, Py_ssize_t fh, Py_ssize_t fw,
-                  Py_ssize_t stride, Py_ssize_t pad):
-    """dx (N,C,H,W), dW (FN, C*fh*fw), db (FN) of the convolution; any of them may be None."""
+                  Py_ssize_t stride, Py_ssize_t pad, floating[:, :, :, ::1] dx=None,
+                  floating[:, ::1] dW=None, floating[::1] db=None):
+    """dx (N,C,H,W), dW (FN, C*fh*fw), db (FN) of the convolution; None skips one (the
+    optional outputs come last: fused-type dispatch reads the dtype from the first argument)."""
     cdef Py_ssize_t N = x_shape[0], C = x_shape[1], H = x_shape[2], W = x_shape[3], oh, ow
     cdef Py_ssize_t FN = Wf.shape[0], K = C * fh * fw
     conv_sizes(C, H, W, fh, fw, stride, pad, &oh, &ow, "conv_backward")
