@@ -1,12 +1,14 @@
 """Convolution, Pooling, im2col and col2im against the oracle (tests/oracle/conv.py): forward
 and backward over dtype x layout x threads (bitwise equal across thread counts), gradient
 checks, the book's layouts, tie rule, aliasing, dtypes and bad input."""
+import json
+
 import numpy as np
 import pytest
 
 import dlcore
 from dlcore.layers import Convolution, Pooling, col2im, im2col
-from conftest import assert_close, assert_same_bits, make_layout, run_threads
+from conftest import assert_close, assert_same_bits, make_layout, run_python, run_threads
 from oracle import conv as O
 from oracle.core import central_diff4
 
@@ -431,3 +433,46 @@ def test_bad_input_im2col_col2im():
     with pytest.raises(ValueError, match="col2im: expected pad >= 0; got pad=-2"):
         col2im(np.ones((4, 4)), (1, 1, 3, 3), 2, 2, pad=-2)
 
+
+
+_PATH_PROBE = """
+import json, numpy as np, dlcore
+from dlcore.layers import Convolution, Pooling
+rng = np.random.default_rng(0)
+out = {"path": dlcore.config()["kernel_path"]}
+for dt in ("float64", "float32"):
+    x = rng.integers(-3, 4, (3, 2, 13, 11)).astype(dt)  # ties
+    x[0, 0, 0, :5] = np.nan
+    conv = Convolution(rng.standard_normal((4, 2, 3, 3)).astype(dt),
+                       rng.standard_normal(4).astype(dt), stride=2, pad=1)
+    y = conv.forward(np.nan_to_num(x))
+    dx = conv.backward(np.ones_like(y))
+    vals = [y, dx, conv.dW, conv.db]
+    for ph, pw, s in ((2, 2, 2), (3, 3, 1), (2, 3, 3)):
+        pool = Pooling(ph, pw, stride=s)
+        p = pool.forward(x)
+        vals += [p, pool.arg_max, pool.backward(np.arange(p.size, dtype=dt).reshape(p.shape))]
+    out[dt] = [np.asarray(v, np.float64).ravel().tolist() for v in vals]
+print(json.dumps(out))
+"""
+
+
+def test_every_kernel_path_agrees():
+    # the pooling loops are vectorised differently per path (SSE2, AVX2, AVX-512)
+    runs = {}
+    for path in dlcore.config()["kernel_paths_supported"]:
+        r = run_python(_PATH_PROBE, {"DLCORE_CPU": path})
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)  # json writes and reads NaN as a bare NaN
+        assert res.pop("path") == path
+        runs[path] = res
+    base = runs["baseline"]
+    for path, res in runs.items():
+        for dt in ("float64", "float32"):
+            for i, (a, b) in enumerate(zip(res[dt], base[dt])):
+                a, b = np.array(a, np.float64), np.array(b, np.float64)
+                if i >= 4:  # pooling: exact, NaN included
+                    np.testing.assert_array_equal(a, b, err_msg=f"{path} {dt} #{i}")
+                else:  # convolution: the same up to rounding
+                    np.testing.assert_allclose(a, b, rtol=1e-12 if dt == "float64" else 1e-5,
+                                               atol=1e-5, err_msg=f"{path} {dt} #{i}")
