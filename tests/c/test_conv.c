@@ -17,6 +17,9 @@ static const cshape conv_shapes[] = {
     {20, 16, 6, 6, 9, 3, 3, 1, 1},  /* N > 16: more samples than reduction chunks */
 };
 
+/* The size arguments of the conv kernels, for a cshape s and locals FN, oh, ow. */
+#define CONV_SIZES s.N, s.C, s.H, s.W, FN, s.fh, s.fw, s.stride, s.pad, oh, ow
+
 static dl_index out_size(dl_index in, dl_index f, dl_index s, dl_index p)
 {
     return (in + 2 * p - f) / s + 1;
@@ -75,7 +78,8 @@ static int same_bits_f(const float *a, const float *b, dl_index n)
 
 static void test_im2col_col2im(cshape s)
 {
-    const dl_index oh = out_size(s.H, s.fh, s.stride, s.pad), ow = out_size(s.W, s.fw, s.stride, s.pad);
+    const dl_index oh = out_size(s.H, s.fh, s.stride, s.pad);
+    const dl_index ow = out_size(s.W, s.fw, s.stride, s.pad);
     const dl_index nx = s.N * s.C * s.H * s.W, ncol = s.N * oh * ow * s.C * s.fh * s.fw;
     double *x = malloc(sizeof(double) * nx), *col = malloc(sizeof(double) * ncol);
     double *ref = malloc(sizeof(double) * ncol), *dx = malloc(sizeof(double) * nx);
@@ -124,7 +128,8 @@ typedef struct conv_bufs {
 
 static void test_conv(cshape s)
 {
-    const dl_index oh = out_size(s.H, s.fh, s.stride, s.pad), ow = out_size(s.W, s.fw, s.stride, s.pad);
+    const dl_index oh = out_size(s.H, s.fh, s.stride, s.pad);
+    const dl_index ow = out_size(s.W, s.fw, s.stride, s.pad);
     const dl_index P = oh * ow, K = s.C * s.fh * s.fw, FN = s.FN;
     const dl_index nx = s.N * s.C * s.H * s.W, ncol = s.N * P * K, nout = s.N * FN * P;
     double *x = malloc(sizeof(double) * nx), *Wf = malloc(sizeof(double) * FN * K);
@@ -198,11 +203,11 @@ static void test_conv(cshape s)
     double *x1 = malloc(sizeof(double) * nx), *w1 = malloc(sizeof(double) * FN * K);
     double *b1 = malloc(sizeof(double) * FN);
     set_threads(1);
-    dl_conv_forward_f64(o1, c1, x, Wf, b, s.N, s.C, s.H, s.W, FN, s.fh, s.fw, s.stride, s.pad, oh, ow);
+    dl_conv_forward_f64(o1, c1, x, Wf, b, CONV_SIZES);
     dl_conv_backward_f64(x1, w1, b1, dout, c1, Wf, s.N, s.C, s.H, s.W, FN, s.fh, s.fw,
                          s.stride, s.pad, oh, ow);
     set_threads(2);
-    dl_conv_forward_f64(out, col, x, Wf, b, s.N, s.C, s.H, s.W, FN, s.fh, s.fw, s.stride, s.pad, oh, ow);
+    dl_conv_forward_f64(out, col, x, Wf, b, CONV_SIZES);
     dl_conv_backward_f64(dx, dW, db, dout, col, Wf, s.N, s.C, s.H, s.W, FN, s.fh, s.fw,
                          s.stride, s.pad, oh, ow);
     CHECK(same_bits_d(o1, out, nout) && same_bits_d(x1, dx, nx) && same_bits_d(w1, dW, FN * K) &&
@@ -221,22 +226,23 @@ static void test_conv(cshape s)
     for (dl_index i = 0; i < FN; i++) bf[i] = (float)b[i];
     for (dl_index i = 0; i < nout; i++) doutf[i] = (float)dout[i];
     set_threads(1);
-    dl_conv_forward_f32(o1f, c1f, xf, Wff, bf, s.N, s.C, s.H, s.W, FN, s.fh, s.fw, s.stride, s.pad, oh, ow);
+    dl_conv_forward_f32(o1f, c1f, xf, Wff, bf, CONV_SIZES);
     dl_conv_backward_f32(x1f, w1f, b1f, doutf, c1f, Wff, s.N, s.C, s.H, s.W, FN, s.fh, s.fw,
                          s.stride, s.pad, oh, ow);
     set_threads(2);
-    dl_conv_forward_f32(outf, colf, xf, Wff, bf, s.N, s.C, s.H, s.W, FN, s.fh, s.fw, s.stride, s.pad, oh, ow);
+    dl_conv_forward_f32(outf, colf, xf, Wff, bf, CONV_SIZES);
     st = dl_conv_backward_f32(dxf, dWf, dbf, doutf, colf, Wff, s.N, s.C, s.H, s.W, FN, s.fh,
                               s.fw, s.stride, s.pad, oh, ow);
     CHECK(st == DL_OK && same_bits_f(o1f, outf, nout) && same_bits_f(x1f, dxf, nx) &&
-          same_bits_f(w1f, dWf, FN * K) && same_bits_f(b1f, dbf, FN) && same_bits_f(c1f, colf, ncol),
+          same_bits_f(w1f, dWf, FN * K) && same_bits_f(b1f, dbf, FN) &&
+          same_bits_f(c1f, colf, ncol),
           "conv f32 1 vs 2 threads bitwise (N=%ld)", (long)s.N);
     /* references in double from the rounded operands */
     for (dl_index i = 0; i < nx; i++) x[i] = xf[i];
     for (dl_index i = 0; i < FN * K; i++) Wf[i] = Wff[i];
     for (dl_index i = 0; i < FN; i++) b[i] = bf[i];
     for (dl_index i = 0; i < nout; i++) dout[i] = doutf[i];
-    dl_conv_forward_f64(rout, rcol, x, Wf, b, s.N, s.C, s.H, s.W, FN, s.fh, s.fw, s.stride, s.pad, oh, ow);
+    dl_conv_forward_f64(rout, rcol, x, Wf, b, CONV_SIZES);
     dl_conv_backward_f64(rdx, rdW, rdb, dout, rcol, Wf, s.N, s.C, s.H, s.W, FN, s.fh, s.fw,
                          s.stride, s.pad, oh, ow);
     int ok = 1;
@@ -251,7 +257,8 @@ static void test_conv(cshape s)
     CHECK(ok, "conv_backward f32 dW, db");
     ok = 1;
     for (dl_index i = 0; i < nx; i++)
-        if (!(fabs(dxf[i] - rdx[i]) <= 1e-5 * fabs(rdx[i]) + 1e-7 * (double)(FN * s.fh * s.fw))) ok = 0;
+        if (!(fabs(dxf[i] - rdx[i]) <= 1e-5 * fabs(rdx[i]) + 1e-7 * (double)(FN * s.fh * s.fw)))
+            ok = 0;
     CHECK(ok, "conv_backward f32 dx");
     free(x); free(Wf); free(b); free(out); free(col); free(rcol); free(rout); free(dout);
     free(dx); free(dW); free(db); free(rdx); free(rdW); free(rdb); free(dcol); free(dW2);
