@@ -476,3 +476,12 @@ def test_every_kernel_path_agrees():
                 else:  # convolution: the same up to rounding
                     np.testing.assert_allclose(a, b, rtol=1e-12 if dt == "float64" else 1e-5,
                                                atol=1e-5, err_msg=f"{path} {dt} #{i}")
+
+
+def test_util_exposes_im2col_col2im_like_the_book():
+    from dlcore import util
+    from dlcore import layers
+    assert util.im2col is layers.im2col and util.col2im is layers.col2im
+    x = np.arange(2 * 3 * 4 * 4, dtype=np.uint8).reshape(2, 3, 4, 4)
+    col = util.im2col(x, 3, 3, stride=1, pad=1)
+    assert col.dtype == np.float64 and col.shape == (2 * 4 * 4, 3 * 3 * 3)
