@@ -13,6 +13,16 @@ from dlcore.trainer import Trainer
 from dlcore.layers import Dropout
 from oracle import nets as O
 
+
+@pytest.fixture(autouse=True)
+def _one_numpy_blas_thread():
+    """The oracle's numpy BLAS calls alternate with dlcore's OpenMP kernels here; with both
+    pools at 2 threads on a 2-core machine each switch stalls (packaging note 3c: measured
+    10-40x slower). The Trainer holds numpy's BLAS at 1 thread for the same reason."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
 # The oracle and dlcore differ only in summation order (BLAS, OpenMP blocks, double
 # accumulators): ~1e-16 per operation. 200 SGD steps amplify that by the training dynamics
 # to about 1e-14 in practice; rtol 1e-6 is the issue's acceptance bound.

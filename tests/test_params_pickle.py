@@ -18,6 +18,16 @@ from dlcore.simple_convnet import SimpleConvNet
 from dlcore.two_layer_net import TwoLayerNet
 from oracle import nets as O
 
+
+@pytest.fixture(autouse=True)
+def _one_numpy_blas_thread():
+    """The oracle's numpy BLAS calls alternate with dlcore's OpenMP kernels here; with both
+    pools at 2 threads on a 2-core machine each switch stalls (packaging note 3c: measured
+    10-40x slower). The Trainer holds numpy's BLAS at 1 thread for the same reason."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
 BOOK_PARAMS = Path(os.environ.get("DLCORE_BOOK_PARAMS",
                                   Path(__file__).resolve().parents[2] / "shared" / "book-params"))
 CP = {'filter_num': 3, 'filter_size': 3, 'pad': 0, 'stride': 1}
