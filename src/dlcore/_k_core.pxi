@@ -206,10 +206,11 @@ def affine_forward(floating[:, ::1] out, const floating[:, ::1] x, const floatin
             dl_affine_forward_f64(&out[0, 0], px, pw, &b[0], N, D, M)
 
 
-def affine_backward(floating[:, ::1] dx, floating[:, ::1] dW, floating[::1] db,
-                    const floating[:, ::1] dout, const floating[:, ::1] x,
-                    const floating[:, ::1] W):
-    """dx = dout @ W.T, dW = x.T @ dout, db = dout.sum(0); dx may be None (skipped)."""
+def affine_backward(floating[:, ::1] dW, floating[::1] db, const floating[:, ::1] dout,
+                    const floating[:, ::1] x, const floating[:, ::1] W,
+                    floating[:, ::1] dx=None):
+    """dx = dout @ W.T, dW = x.T @ dout, db = dout.sum(0); dx None skips it (fused-type
+    dispatch reads the dtype from the first argument, so the optional one comes last)."""
     cdef dl_index N = x.shape[0], D = x.shape[1], M = W.shape[1]
     same_size(W.shape[0], D, "affine_backward W")
     same_size(dout.shape[0], N, "affine_backward dout")
