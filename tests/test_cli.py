@@ -111,6 +111,13 @@ def test_demo_other_networks(network, data_npz, tmp_path, capsys):
     png_info(tmp_path / "dlcore-demo.png")   # a directory gets the default file name
 
 
+def test_demo_output_ending_with_a_separator_is_a_new_directory(data_npz, tmp_path, capsys):
+    code, out, err = run(capsys, "demo", "--data", data_npz, "--epochs", 1, "--quiet",
+                         "--output", str(tmp_path / "new" / "dir") + os.sep)
+    assert code == 0, err
+    assert (tmp_path / "new" / "dir" / "dlcore-demo.png").is_file() == _plots.have_matplotlib()
+
+
 def test_demo_quiet_prints_only_results(data_npz, tmp_path, capsys):
     code, out, err = run(capsys, "demo", "--data", data_npz, "--epochs", 1, "--quiet",
                          "--output", tmp_path / "q.png")

@@ -117,7 +117,7 @@ def build_parser():
     demo.add_argument("--optimizer", choices=tuple(_demo.OPTIMIZERS), default="adam",
                       help="the book's optimizer")
     demo.add_argument("--epochs", type=_positive_int, default=None,
-                      help="epochs (default: 6; mlp-extend 5; convnet 1)")
+                      help="epochs (default: mlp 6, twolayer 8, mlp-extend 5, convnet 1)")
     demo.add_argument("--batch-size", type=_positive_int, default=100, metavar="N",
                       help="mini-batch size")
     demo.add_argument("--lr", type=_positive_float, default=None,

@@ -166,7 +166,3 @@ def write_json(path, data):
         json.dump(data, f, indent=1, default=plain)
         f.write("\n")
     return path
-
-
-def fmt_time(seconds):
-    return f"{seconds:.1f} s"

@@ -21,7 +21,7 @@ NETWORKS = {
     "mlp-extend": "MultiLayerNetExtend with batch normalization",
     "convnet": "SimpleConvNet (chapter 7)",
 }
-DEFAULT_EPOCHS = {"twolayer": 6, "mlp": 6, "mlp-extend": 5, "convnet": 1}
+DEFAULT_EPOCHS = {"twolayer": 8, "mlp": 6, "mlp-extend": 5, "convnet": 1}
 HIDDEN = 100
 
 # optimizer name -> (class name in dlcore.optimizer, default learning rate for the demo)
@@ -66,8 +66,12 @@ def _build_network(name, input_shape, n_classes, dtype):
 
 
 def _output_path(path):
-    path = os.path.abspath(os.path.expanduser(path or DEFAULT_OUTPUT))
-    if os.path.isdir(path):
+    """The PNG path: ``path``, or ``DEFAULT_OUTPUT`` inside it when it is a directory (an
+    existing one, or any path ending with a separator); missing directories are made."""
+    path = os.path.expanduser(path or DEFAULT_OUTPUT)
+    is_dir = path.endswith(("/", os.sep))
+    path = os.path.abspath(path)
+    if is_dir or os.path.isdir(path):
         path = os.path.join(path, DEFAULT_OUTPUT)
     parent = os.path.dirname(path)
     try:
