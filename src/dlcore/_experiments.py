@@ -469,7 +469,7 @@ def fashion_dropout(args):
         return _plots.curves(
             path, series,
             f"Fashion-MNIST, MLP {'-'.join(map(str, sizes))}, dropout {drop[0]:g}/"
-            f"{drop[1]:g} - test {final:.4f}", "epoch", "accuracy", ylim=(0.6, 1.0),
+            f"{drop[1]:g} - test {final:.4f}", "epoch", "accuracy", ylim=(0.5, 1.0),
             legend_loc="lower right")
     return _finish(args, "fashion-dropout", say, results, plot, clock)
 
