@@ -21,7 +21,9 @@ from ._config import (  # noqa: E402
     threads,
 )
 
+from ._persist import save, load  # noqa: E402  (safe .npz persistence, beyond the book)
+
 __version__ = _kernels.version()
 
 __all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config",
-           "__version__"]
+           "save", "load", "__version__"]

@@ -8,7 +8,7 @@ result dtype and values are the book's. ``mean_squared_error`` is the book text'
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, check_numeric, describe, flat, labels
+from ._arrays import F32, F64, as_c, check_not_bool, check_numeric, describe, flat, labels
 from ._norm import _check_ratio, _masked
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
@@ -53,6 +53,7 @@ def sigmoid(x):
     array([0.5, 1. , 0. ])
     """
     check_numeric(x, "sigmoid")
+    check_not_bool(x, "sigmoid")
     y = _elementwise(_K.sigmoid_forward, x, "sigmoid")
     if y is not None:
         return y
@@ -63,6 +64,7 @@ def sigmoid(x):
 def sigmoid_grad(x):
     """``(1 - sigmoid(x)) * sigmoid(x)``; ``x`` is the pre-activation."""
     check_numeric(x, "sigmoid_grad")
+    check_not_bool(x, "sigmoid_grad")
     y = _elementwise(_K.sigmoid_grad, x, "sigmoid_grad")
     if y is not None:
         return y
@@ -95,6 +97,7 @@ def relu_grad(x):
 def softmax(x):
     """Softmax over the last axis, for any ndim (max-subtracted). float32 stays float32."""
     check_numeric(x, "softmax")
+    check_not_bool(x, "softmax")
     xc = _kernel_input(x)
     if xc is None:
         x = np.asarray(x)
@@ -111,6 +114,8 @@ def sum_squared_error(y, t):
     """``0.5 * sum((y - t)**2)`` over all elements (no division by the batch size)."""
     check_numeric(y, "sum_squared_error y")
     check_numeric(t, "sum_squared_error t")
+    if np.asarray(y).dtype.kind == "b" and np.asarray(t).dtype.kind == "b":
+        check_not_bool(y, "sum_squared_error y", "numpy cannot subtract two boolean arrays")
     return 0.5 * np.sum((y - t) ** 2)
 
 

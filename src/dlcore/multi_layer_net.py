@@ -133,11 +133,10 @@ class MultiLayerNet:
 
     def accuracy(self, x, t):
         """Fraction of argmax hits (numpy float64); t: labels or one-hot."""
+        t = _nets.accuracy_targets(x, t, f"{self._who}.accuracy")
         y = self.predict(x)
         y = np.argmax(y, axis=1)
-        if t.ndim != 1:
-            t = np.argmax(t, axis=1)
-        return np.sum(y == t) / float(x.shape[0])
+        return np.sum(y == t) / float(np.shape(x)[0])
 
     def numerical_gradient(self, x, t):
         """Central differences (h=1e-4) of the loss for every W and b."""

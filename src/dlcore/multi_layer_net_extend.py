@@ -112,11 +112,10 @@ class MultiLayerNetExtend:
 
     def accuracy(self, X, T):
         """Fraction of argmax hits in test mode (numpy float64); T: labels or one-hot."""
+        T = _nets.accuracy_targets(X, T, f"{self._who}.accuracy")
         Y = self.predict(X, train_flg=False)
         Y = np.argmax(Y, axis=1)
-        if T.ndim != 1:
-            T = np.argmax(T, axis=1)
-        return np.sum(Y == T) / float(X.shape[0])
+        return np.sum(Y == T) / float(np.shape(X)[0])
 
     def numerical_gradient(self, X, T):
         """Central differences (h=1e-4) of the training-mode loss (every evaluation redraws
