@@ -58,7 +58,8 @@ def _conv_out(H, W, fh, fw, stride, pad, what, N=0, C=1, FN=1):
     K = C * fh * fw
     check_index_range(what, out_pixels=oh * ow, patch_size=K, col_rows=N * oh * ow,
                       col_size=N * oh * ow * K, out_size=N * FN * oh * ow, filter_size=FN * K,
-                      input_size=N * C * H * W)
+                      input_size=N * C * H * W, sample_out_bytes=8 * FN * oh * ow,
+                      sample_col_bytes=8 * oh * ow * K)
     return oh, ow
 
 

@@ -25,12 +25,25 @@ def net_dtype(dtype, who):
     return dt
 
 
+def check_total_size(n, who):
+    """ValueError when a network would have n parameters, a count whose bytes overflow a
+    64-bit size (checked before anything is drawn; counts that fit but exceed the machine's
+    memory get numpy's MemoryError)."""
+    if n * 8 >= MAX_INDEX:
+        raise ValueError(f"{who}: expected sizes whose parameter count fits in memory; got "
+                         f"{n} parameters")
+
+
 def draw(scale, shape, dtype):
     """``scale * np.random.randn(*shape)`` (one draw, the book's), cast to ``dtype``."""
     n = math.prod(int(d) for d in shape)
     if n * 8 >= MAX_INDEX:
         raise ValueError(f"expected parameter sizes whose product fits in memory; got a weight "
                          f"of shape {tuple(shape)} ({n} elements)")
+    if np.ndim(scale) != 0 or np.asarray(scale).dtype.kind not in "biuf":
+        # the book would build complex or object weights that its layers cannot use
+        raise TypeError(f"expected a real number for weight_init_std (the weights' scale); "
+                        f"got {describe(scale)}")
     w = scale * np.random.randn(*shape)
     return w if dtype == F64 else w.astype(dtype)
 
@@ -126,6 +139,8 @@ def accuracy_batched(net, x, t, batch_size, predict):
 
 
 def check_positive_int(value, what, who):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{who}: expected a positive int for {what}; got {describe(value)}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+            1 <= value <= 2**40):
+        raise ValueError(f"{who}: expected a positive int (at most 2**40) for {what}; got "
+                         f"{describe(value)}")
     return int(value)

@@ -106,6 +106,21 @@ class _Reader:
         self.path = os.fspath(path)
         self.headers = {}
         try:
+            self._scan()
+        except ValueError:
+            raise
+        except OSError as e:
+            if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
+                raise
+            raise ValueError(f"{who}: {self.path!r} is corrupt ({type(e).__name__}: "
+                             f"{e})") from None
+        except Exception as e:  # zipfile, struct, json: any malformed input
+            raise ValueError(f"{who}: {self.path!r} is corrupt ({type(e).__name__}: "
+                             f"{e})") from None
+
+    def _scan(self):
+        who = self.who
+        try:
             zf = zipfile.ZipFile(self.path)
         except zipfile.BadZipFile:
             raise ValueError(self._not_ours("it is not a zip (.npz) file")) from None
@@ -153,7 +168,7 @@ class _Reader:
                              "a short string")
         try:
             meta = json.loads(str(self.array(META)))
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, RecursionError) as e:
             raise ValueError(f"{who}: {self.path!r} is corrupt: its metadata is not JSON "
                              f"({e})") from None
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -175,7 +190,7 @@ class _Reader:
         try:
             with np.load(self.path, allow_pickle=False) as npz:
                 return npz[key]
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        except Exception as e:  # any malformed member
             raise ValueError(f"{self.who}: {self.path!r} is corrupt: cannot read {key!r} "
                              f"({e})") from None
 
@@ -250,6 +265,11 @@ def _network_args(net):
                         f"({', '.join(classes)}) or optimizers; got {type(net).__module__}."
                         f"{type(net).__qualname__}")
     p = net.params
+    bad = [k for k, v in p.items() if not (isinstance(v, np.ndarray) and v.dtype == net.dtype)]
+    if bad:
+        raise ValueError(f"dlcore.save: expected every parameter of this {name} to be a "
+                         f"{np.dtype(net.dtype)} array (the network's dtype); got "
+                         f"{', '.join(f'{k}: {describe(p[k])}' for k in bad)}")
     if name == "TwoLayerNet":
         args = {"input_size": int(p["W1"].shape[0]), "hidden_size": int(p["W1"].shape[1]),
                 "output_size": int(p["W2"].shape[1])}
@@ -293,8 +313,9 @@ def _network_args(net):
 
 def _int_arg(d, key, who, path, minimum=1):
     v = _get(d, key, int, who, path, "constructor argument")
-    if v < minimum:
-        _fail(who, path, f"expected constructor argument {key!r} >= {minimum}; got {v}")
+    if not minimum <= v <= 2**40:
+        _fail(who, path, f"expected constructor argument {key!r} in [{minimum}, 2**40]; "
+                         f"got {v}")
     return v
 
 
@@ -347,7 +368,8 @@ def _param_shapes(name, args, who, path):
         i = _int_arg(args, "input_size", who, path)
         o = _int_arg(args, "output_size", who, path)
         hs = _get(args, "hidden_size_list", list, who, path, "constructor argument")
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in hs):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**40
+                   for v in hs):
             _fail(who, path, f"expected hidden_size_list of positive ints; got {hs!r}")
         act = _get(args, "activation", str, who, path, "constructor argument")
         lam = _get(args, "weight_decay_lambda", "number", who, path, "constructor argument")
@@ -367,8 +389,8 @@ def _param_shapes(name, args, who, path):
                     shapes[f"beta{k}"] = (h,)
     elif name == "SimpleConvNet":
         dim = _get(args, "input_dim", list, who, path, "constructor argument")
-        if len(dim) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
-                                    for v in dim):
+        if len(dim) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                    and 1 <= v <= 2**40 for v in dim):
             _fail(who, path, f"expected input_dim of 3 positive ints; got {dim!r}")
         cp = _conv_arg(args, "conv_param", who, path)
         hid = _int_arg(args, "hidden_size", who, path)
@@ -381,8 +403,8 @@ def _param_shapes(name, args, who, path):
                   "W3": (hid, out), "b3": (out,)}
     else:  # DeepConvNet
         dim = _get(args, "input_dim", list, who, path, "constructor argument")
-        if len(dim) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
-                                    for v in dim):
+        if len(dim) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                    and 1 <= v <= 2**40 for v in dim):
             _fail(who, path, f"expected input_dim of 3 positive ints; got {dim!r}")
         kw["input_dim"] = tuple(dim)
         pre = dim[0]

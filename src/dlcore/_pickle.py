@@ -75,14 +75,25 @@ class RestrictedUnpickler(pickle.Unpickler):
             "file never needs")
 
 
+def _restricted_load(f, source):
+    try:
+        return RestrictedUnpickler(f, source=source).load()
+    except pickle.UnpicklingError:
+        raise
+    except Exception as e:  # truncated or corrupt data: EOFError, ValueError, KeyError, ...
+        raise pickle.UnpicklingError(f"{source} is not a valid pickle (corrupt or truncated: "
+                                     f"{type(e).__name__}: {e})") from e
+
+
 def load(file_name):
     """Unpickle ``file_name`` (path relative to the current directory, or a binary file
-    object) with :class:`RestrictedUnpickler`."""
+    object) with :class:`RestrictedUnpickler`. A refused global, or a corrupt or truncated
+    file, raises :class:`pickle.UnpicklingError`."""
     if hasattr(file_name, "read"):
-        return RestrictedUnpickler(file_name, source=repr(file_name)).load()
+        return _restricted_load(file_name, repr(file_name))
     path = os.fspath(file_name)
     with open(path, "rb") as f:
-        return RestrictedUnpickler(f, source=repr(path)).load()
+        return _restricted_load(f, repr(path))
 
 
 def load_param_dict(file_name, who):

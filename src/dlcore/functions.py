@@ -116,7 +116,9 @@ def sum_squared_error(y, t):
     check_numeric(t, "sum_squared_error t")
     if np.asarray(y).dtype.kind == "b" and np.asarray(t).dtype.kind == "b":
         check_not_bool(y, "sum_squared_error y", "numpy cannot subtract two boolean arrays")
-    return 0.5 * np.sum((y - t) ** 2)
+    # through numpy even for Python numbers: a huge difference squares to inf (with numpy's
+    # overflow warning) where Python floats raise OverflowError
+    return 0.5 * np.sum((np.asarray(y) - np.asarray(t)) ** 2)
 
 
 mean_squared_error = sum_squared_error
@@ -135,6 +137,9 @@ def _loss_operands(y, t, what):
         raise ValueError(f"{what}: expected y of shape (N, C) or (C,); got {describe(y)}")
     if y.shape[0] == 0:
         raise ValueError(f"{what}: the loss of an empty batch is undefined; got {describe(y)}")
+    if y.shape[1] == 0:
+        raise ValueError(f"{what}: expected y with at least one class (N, C >= 1); got "
+                         f"{describe(y)}")
     if t.size == y.size:  # one-hot (or any dense target): the book takes its argmax
         check_numeric(t, f"{what} t")
         t = t.reshape(y.shape).argmax(axis=1)

@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import (F32, F64, as_c, check_numeric, describe, flat, kernel_dtype,
-                      kernel_inplace)
+from ._arrays import (F32, F64, MAX_INDEX, as_c, check_numeric, describe, flat,
+                      kernel_dtype, kernel_inplace)
 from .functions import *  # noqa: F401,F403  (the book's star-import surface)
 from .functions import _loss_operands, softmax, cross_entropy_error
 
@@ -139,10 +139,16 @@ class Affine:
                 f"Affine.forward: x has {x.shape[1]} features but W expects {W.shape[0]} "
                 f"(x.shape={self.original_x_shape}, W.shape={W.shape})")
         M = W.shape[1]
+        if x.shape[0] * M * 8 >= MAX_INDEX or M * 8 >= MAX_INDEX:
+            raise ValueError(f"Affine.forward: expected an output (N, M) that fits in memory; "
+                             f"got N={x.shape[0]}, M={M} (x.shape={self.original_x_shape}, "
+                             f"W.shape={W.shape})")
         b_arr = np.asarray(b)
         if b_arr.shape not in ((M,), ()):
             raise ValueError(f"Affine.forward: expected b of shape ({M},); got {describe(b_arr)}")
-        dt = kernel_dtype(x, W, b_arr)
+        # a Python number b is weak in numpy's promotion (float32 x, W with b=0.0 stays
+        # float32); an array b, 0-d included, takes part with its dtype
+        dt = kernel_dtype(x, W, b if isinstance(b, (int, float)) else b_arr)
         if dt is None:
             return np.dot(x, W) + b
         out = np.empty((x.shape[0], M), dt)

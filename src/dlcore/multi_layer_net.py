@@ -47,6 +47,8 @@ def _check_sizes(input_size, hidden_size_list, output_size, who):
                         f"got {type(hidden_size_list).__name__}") from None
     for s in sizes:
         _nets.check_positive_int(s, "every hidden size", who)
+    chain = [int(v) for v in [input_size] + sizes + [output_size]]
+    _nets.check_total_size(sum(a * b + b for a, b in zip(chain, chain[1:])), who)
     return sizes
 
 

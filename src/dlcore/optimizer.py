@@ -19,6 +19,15 @@ def _check_lr(lr, who):
     return float(lr)
 
 
+def _check_dicts(params, grads, who):
+    """TypeError unless params and grads are dict-like (the book loops over
+    ``params.keys()`` and reads ``grads[key]``; a missing key stays a KeyError)."""
+    for name, d in (("params", params), ("grads", grads)):
+        if not (hasattr(d, "keys") and hasattr(d, "__getitem__")):
+            raise TypeError(f"{who}: expected {name} as a dict of arrays (or numbers); got "
+                            f"{describe(d)}")
+
+
 def _kernel_views(who, p, g, *state):
     """Flat C-order views of a parameter, its gradient and state arrays when a kernel can
     update them in place, else None. Fortran-ordered parameters (the book's ch03 weights) are
@@ -32,7 +41,9 @@ def _kernel_views(who, p, g, *state):
         # float loop); a C kernel must not silently drop an imaginary part
         raise TypeError(f"{who}: expected real numeric gradients; got {describe(g)} for a "
                         f"{p.dtype} parameter")
-    if g.shape != p.shape:
+    if g.shape != p.shape or np.result_type(p, g) != p.dtype:
+        # a wider gradient (float64 for a float32 parameter) makes the book's statements
+        # compute in the wider type: the numpy path reproduces that
         return None
     if not all(isinstance(s, np.ndarray) and s.flags.aligned and s.flags.writeable
                for s in state):
@@ -80,6 +91,7 @@ class SGD:
         self.lr = _check_lr(lr, "SGD")
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "SGD.update")
         for key in params.keys():
             views = _kernel_views("SGD.update", params[key], grads[key])
             if views is not None:
@@ -143,6 +155,7 @@ class Momentum:
         self.v = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "Momentum.update")
         if self.v is None:
             self.v = _zeros_state(params)
         for key in params.keys():
@@ -184,6 +197,7 @@ class Nesterov:
         self.v = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "Nesterov.update")
         if self.v is None:
             self.v = _zeros_state(params)
         mu, lr = self.momentum, self.lr
@@ -220,6 +234,7 @@ class AdaGrad:
         self.h = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "AdaGrad.update")
         if self.h is None:
             self.h = _zeros_state(params)
         for key in params.keys():
@@ -254,6 +269,7 @@ class RMSprop:
         self.h = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "RMSprop.update")
         if self.h is None:
             self.h = _zeros_state(params)
         rho = self.decay_rate
@@ -302,6 +318,7 @@ class Adam:
         self.v = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "Adam.update")
         if self.m is None:
             self.m = _zeros_state(params)
             self.v = _zeros_state(params)

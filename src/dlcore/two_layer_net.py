@@ -47,6 +47,8 @@ class TwoLayerNet:
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("output_size", output_size)):
             _nets.check_positive_int(v, name, who)
+        _nets.check_total_size((int(input_size) + 1) * int(hidden_size)
+                               + (int(hidden_size) + 1) * int(output_size), who)
         self.params = {}
         self.params['W1'] = _nets.draw(weight_init_std, (input_size, hidden_size), dt)
         self.params['b1'] = _nets.zeros(hidden_size, dt)
