@@ -51,6 +51,11 @@ def _allowed_globals():
 _ALLOWED = _allowed_globals()
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """A pickle names a global outside the allowed table (raised before it is imported or
+    called)."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An Unpickler that builds only dicts, lists, tuples, numbers, strings, bytes and numpy
     arrays, dtypes and scalars. Any other global (``os.system``, ``builtins.eval``, a class)
@@ -63,14 +68,14 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         obj = _ALLOWED.get((module, name))
         if obj is None:
-            raise pickle.UnpicklingError(
+            raise RefusedPickle(
                 f"refusing to load {module}.{name} from {self._source}: a parameter file "
                 "may contain only dicts, lists, tuples, numbers, strings and numpy arrays "
                 "(this file names another global, which could run code when unpickled)")
         return obj
 
     def persistent_load(self, pid):
-        raise pickle.UnpicklingError(
+        raise RefusedPickle(
             f"refusing to load {self._source}: it uses persistent ids, which a parameter "
             "file never needs")
 
@@ -78,7 +83,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 def _restricted_load(f, source):
     try:
         return RestrictedUnpickler(f, source=source).load()
-    except pickle.UnpicklingError:
+    except RefusedPickle:
         raise
     except Exception as e:  # truncated or corrupt data: EOFError, ValueError, KeyError, ...
         raise pickle.UnpicklingError(f"{source} is not a valid pickle (corrupt or truncated: "
