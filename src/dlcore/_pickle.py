@@ -51,6 +51,11 @@ def _allowed_globals():
 _ALLOWED = _allowed_globals()
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """A pickle names a global outside the allowed table (raised before it is imported or
+    called)."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An Unpickler that builds only dicts, lists, tuples, numbers, strings, bytes and numpy
     arrays, dtypes and scalars. Any other global (``os.system``, ``builtins.eval``, a class)
@@ -63,26 +68,37 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         obj = _ALLOWED.get((module, name))
         if obj is None:
-            raise pickle.UnpicklingError(
+            raise RefusedPickle(
                 f"refusing to load {module}.{name} from {self._source}: a parameter file "
                 "may contain only dicts, lists, tuples, numbers, strings and numpy arrays "
                 "(this file names another global, which could run code when unpickled)")
         return obj
 
     def persistent_load(self, pid):
-        raise pickle.UnpicklingError(
+        raise RefusedPickle(
             f"refusing to load {self._source}: it uses persistent ids, which a parameter "
             "file never needs")
 
 
+def _restricted_load(f, source):
+    try:
+        return RestrictedUnpickler(f, source=source).load()
+    except RefusedPickle:
+        raise
+    except Exception as e:  # truncated or corrupt data: EOFError, ValueError, KeyError, ...
+        raise pickle.UnpicklingError(f"{source} is not a valid pickle (corrupt or truncated: "
+                                     f"{type(e).__name__}: {e})") from e
+
+
 def load(file_name):
     """Unpickle ``file_name`` (path relative to the current directory, or a binary file
-    object) with :class:`RestrictedUnpickler`."""
+    object) with :class:`RestrictedUnpickler`. A refused global, or a corrupt or truncated
+    file, raises :class:`pickle.UnpicklingError`."""
     if hasattr(file_name, "read"):
-        return RestrictedUnpickler(file_name, source=repr(file_name)).load()
+        return _restricted_load(file_name, repr(file_name))
     path = os.fspath(file_name)
     with open(path, "rb") as f:
-        return RestrictedUnpickler(f, source=repr(path)).load()
+        return _restricted_load(f, repr(path))
 
 
 def load_param_dict(file_name, who):
