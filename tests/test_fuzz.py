@@ -1505,7 +1505,7 @@ CORPUS = {
                         "_pickle.load(io.BytesIO(pickle.dumps({'W1': E()})))",
 }
 CORPUS_ALLOWED = {"two_layer_net_huge": "ValueError|MemoryError",
-                  "pickle_os_system": "UnpicklingError"}
+                  "pickle_os_system": "RefusedPickle"}
 _CHILD = r"""
 import json, os, sys
 import numpy as np

@@ -446,33 +446,45 @@ def _spin_count_during(fn):
 
 
 def test_kernels_release_the_gil_while_they_run():
-    """A counter thread keeps running while a long kernel runs (on one OpenMP thread, so
-    that the second core is free for it); while a C call that holds the GIL runs
-    (``sum(range(n))``, the control), it stops."""
-    big = _x(2000, 2000)
-    W = _x(2000, 600)
-    conv_x, conv_W = _x(8, 8, 64, 64), _x(16, 8, 3, 3)
+    """A counter thread keeps running while a long kernel runs (one call of tens of
+    milliseconds, on one OpenMP thread, so that the second core is free for the counter);
+    while a C call that holds the GIL runs (``sum(range(n))``, the control) it stops. The
+    Python code around a kernel is far shorter than the 5 ms switch interval, so any
+    progress proves the kernel released the GIL; each kernel gets three tries, because on
+    a loaded machine the counter thread may not be scheduled at all during one call."""
+    def fill(*shape):  # cheap large inputs: a random block repeated
+        return np.resize(_x(4099), shape)
+    big = fill(4000, 2000)
+    W = fill(2000, 600)
+    conv_x, conv_W = fill(8, 8, 64, 64), fill(16, 8, 3, 3)
+    pool_x = fill(24, 16, 128, 128)
     bn = L.BatchNormalization(np.ones(2000), np.zeros(2000))
-    p = _x(6_000_000)
-    g = _x(6_000_000)
+    p, g = fill(8_000_000), fill(8_000_000)
     adam = O.Adam()
     adam.update({"w": p}, {"w": g})
+    relu_x = fill(12_000_000)
     work = {
-        "relu": lambda: [F.relu(big) for _ in range(10)],
+        "relu": lambda: F.relu(relu_x),
         "sigmoid": lambda: F.sigmoid(big),
         "softmax": lambda: F.softmax(big),
-        "affine": lambda: L.Affine(W, np.zeros(600)).forward(big),
+        "affine": lambda: L.Affine(W, np.zeros(600)).forward(big[:2000]),
         "convolution": lambda: L.Convolution(conv_W, np.zeros(16), 1, 1).forward(conv_x),
-        "pooling": lambda: [L.Pooling(2, 2).forward(conv_x) for _ in range(10)],
-        "batchnorm": lambda: bn.forward(big),
-        "adam": lambda: [adam.update({"w": p}, {"w": g}) for _ in range(3)],
+        "pooling": lambda: L.Pooling(2, 2).forward(pool_x),
+        "batchnorm": lambda: bn.forward(big[:1000]),
+        "adam": lambda: adam.update({"w": p}, {"w": g}),
     }
     with dlcore.threads(1):
-        held = _spin_count_during(lambda: sum(range(30_000_000)))
-        assert held < 0.05, held  # the measurement can tell a held GIL
+        # measured on a loaded 2-core machine: about 0.03 with the GIL held, 0.45-0.75 for
+        # every kernel below
+        held = _spin_count_during(lambda: sum(range(10_000_000)))
+        assert held < 0.1, held  # the measurement can tell a held GIL
         for name, fn in work.items():
-            free = _spin_count_during(fn)
-            assert free > 0.2, f"{name}: the counter thread ran at {free:.2f} of its free rate"
+            free = 0.0
+            for _ in range(3):
+                free = max(free, _spin_count_during(fn))
+                if free > 0.25:
+                    break
+            assert free > 0.25, f"{name}: the counter thread ran at {free:.2f} of its free rate"
 
 
 def _train(net, x, t, batches, opt):
