@@ -5,7 +5,7 @@
 # (a mismatch here is a bug in dlcore, reported as ValueError rather than a crash), releases
 # the GIL and calls the f32 or f64 kernel. Outputs are allocated by the caller. The groups of
 # kernels live in the _k_*.pxi files included at the end.
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from cython cimport floating
 from dlcore._csrc cimport *
 
@@ -74,3 +74,4 @@ cdef inline int same_size(Py_ssize_t a, Py_ssize_t b, str what) except -1:
 
 include "_k_core.pxi"
 include "_k_optim.pxi"
+include "_k_engine.pxi"
