@@ -83,6 +83,15 @@ cdef extern from "dlcore/dlcore.h" nogil:
     void dl_dropout_backward_f64(double *dx, const double *dout, const uint8_t *mask, dl_index n, double scale) noexcept
     void dl_dropout_backward_f32(float *dx, const float *dout, const uint8_t *mask, dl_index n, double scale) noexcept
 
+    # batch normalization
+    void dl_batchnorm_forward_train_f64(double *out, double *xc, double *xn, double *std, double *mean, double *var, const double *x, const double *gamma, const double *beta, dl_index N, dl_index D, double eps) noexcept
+    void dl_batchnorm_forward_train_f32(float *out, float *xc, float *xn, float *std, float *mean, float *var, const float *x, const float *gamma, const float *beta, dl_index N, dl_index D, double eps) noexcept
+    void dl_batchnorm_forward_test_f64(double *out, const double *x, const double *gamma, const double *beta, const double *running_mean, const double *running_var, dl_index N, dl_index D, double eps) noexcept
+    void dl_batchnorm_forward_test_f32(float *out, const float *x, const float *gamma, const float *beta, const float *running_mean, const float *running_var, dl_index N, dl_index D, double eps) noexcept
+    void dl_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dout, const double *xn, const double *xc, const double *std, const double *gamma, dl_index N, dl_index D) noexcept
+    void dl_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dout, const float *xn, const float *xc, const float *std, const float *gamma, dl_index N, dl_index D) noexcept
+
+    # convolution, pooling: see csrc/pending_kernels.def.txt
     # batch normalization, convolution, pooling: see csrc/pending_kernels.def.txt
 
     # fused engine (engine.c, tmpl/engine.inc)

@@ -9,10 +9,11 @@ import numpy as np
 
 from . import _kernels as _K
 from ._arrays import F32, F64, as_c, check_numeric, describe, flat, labels
+from ._norm import _check_ratio, _masked
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
            "relu_grad", "softmax", "sum_squared_error", "mean_squared_error",
-           "cross_entropy_error", "softmax_loss", "np"]
+           "cross_entropy_error", "softmax_loss", "dropout", "np"]
 
 
 def _kernel_input(x):
@@ -156,3 +157,37 @@ def cross_entropy_error(y, t):
 def softmax_loss(X, t):
     """``cross_entropy_error(softmax(X), t)``."""
     return cross_entropy_error(softmax(X), t)
+
+
+def dropout(x, drop_prob, train=True):
+    """Inverted dropout (beyond the book, whose ``Dropout`` layer is not inverted).
+
+    In training each element is kept with probability ``1 - drop_prob`` and scaled by
+    ``1 / (1 - drop_prob)``, so the expected output equals ``x``; the mask is
+    ``np.random.rand(*x.shape) > drop_prob`` from numpy's global legacy RNG, as the book's
+    layer draws it, so seeded runs reproduce. ``drop_prob=0`` returns a copy of ``x`` and
+    ``drop_prob=1`` zeros (neither draws from the RNG); ``train=False`` returns ``x`` itself.
+    The result is float (ints give float64; float32 stays float32). ``drop_prob`` outside
+    [0, 1] raises ValueError.
+
+    >>> import numpy as np
+    >>> np.random.seed(0)
+    >>> dropout(np.ones((2, 3)), 0.5)
+    array([[2., 2., 2.],
+           [2., 0., 2.]])
+    """
+    _check_ratio(drop_prob, "dropout", "drop_prob")
+    check_numeric(x, "dropout x")
+    if not train:
+        return x
+    x = np.asarray(x)
+    p = float(drop_prob)
+    dt = np.result_type(x, 1.0)
+    if p == 0:
+        return np.array(x, dtype=dt)
+    if p == 1:
+        return np.zeros(x.shape, dt)
+    mask = np.random.rand(*x.shape) > p
+    scale = 1.0 / (1.0 - p)
+    y = _masked(x, mask, scale, None)
+    return x * mask * scale if y is None else y

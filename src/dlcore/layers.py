@@ -224,3 +224,4 @@ class SoftmaxWithLoss:
 
 # Layers of the layers issue are imported below, one line per module (keep this marker).
 # --- more layers ---
+from ._norm import Dropout, BatchNormalization  # noqa: E402,F401

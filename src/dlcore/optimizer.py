@@ -69,3 +69,230 @@ class SGD:
 
 # Optimizers of the layers issue are added below (keep this marker).
 # --- more optimizers ---
+
+
+def _check_hyper(value, name, who, lo=0.0, hi=None, hi_open=False):
+    """A real number in [lo, hi] (or [lo, hi) when hi_open), as a Python float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{who}: expected a number for {name}; got {type(value).__name__}")
+    v = float(value)
+    ok = np.isfinite(v) and v >= lo
+    if hi is not None:
+        ok = ok and (v < hi if hi_open else v <= hi)
+    if not ok:
+        rng = f"[{lo:g}, {hi:g}{')' if hi_open else ']'}" if hi is not None else f">= {lo:g}"
+        raise ValueError(f"{who}: expected {name} {'in ' if hi is not None else ''}{rng}; "
+                         f"got {value!r}")
+    return v
+
+
+def _zeros_state(params):
+    """The book's lazy state: one ``zeros_like`` per parameter, keyed from ``params.items()``
+    (so the state dtype, shape and memory order follow the parameter)."""
+    return {key: np.zeros_like(val) for key, val in params.items()}
+
+
+class Momentum:
+    r"""SGD with momentum, the book's form.
+
+    .. math::
+        v &\leftarrow \mu\, v - \mathrm{lr}\cdot g \\
+        p &\leftarrow p + v
+
+    ``v`` (dict ``self.v``, created lazily as zeros like each parameter) is rebound to a new
+    array each step, as the book does. PyTorch's ``SGD(momentum=mu)`` keeps a buffer of
+    gradients, :math:`b \leftarrow \mu b + g`, and steps
+    :math:`p \leftarrow p - \mathrm{lr}\, b`; for a constant lr that is the same path
+    (:math:`v = -\mathrm{lr}\, b`, first step :math:`b = g`), but the buffer holds
+    gradients rather than steps, so changing lr mid-run acts differently.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> opt = Momentum(lr=0.1, momentum=0.9)
+    >>> opt.update(params, {"w": np.array([1.0])})
+    >>> opt.update(params, {"w": np.array([1.0])})
+    >>> params["w"], opt.v["w"]
+    (array([0.71]), array([-0.19]))
+    """
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr = _check_lr(lr, "Momentum")
+        self.momentum = _check_hyper(momentum, "momentum", "Momentum")
+        self.v = None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = _zeros_state(params)
+        for key in params.keys():
+            p, g, v = params[key], grads[key], self.v[key]
+            if isinstance(v, np.ndarray):
+                v_new = v.copy(order="K")  # the book rebinds v: never write the old array
+                views = _kernel_views(p, g, v_new)
+                if views is not None:
+                    _K.momentum_update(views[0], views[2], views[1], self.lr, self.momentum)
+                    self.v[key] = v_new
+                    continue
+            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+            params[key] += self.v[key]
+
+
+class Nesterov:
+    r"""Nesterov's accelerated gradient, the book's form with the 2021 statement order.
+
+    .. math::
+        p &\leftarrow p + \mu^2 v - (1 + \mu)\,\mathrm{lr}\cdot g \\
+        v &\leftarrow \mu\, v - \mathrm{lr}\cdot g
+
+    (the parameter step uses the old ``v``; ``v`` is updated in place afterwards; book 2 and
+    the pre-2021 book used the new ``v``). PyTorch's ``SGD(momentum=mu, nesterov=True)``
+    keeps :math:`b \leftarrow \mu b + g` and steps :math:`p \leftarrow p - \mathrm{lr}(g +
+    \mu b)`; with :math:`v = -\mathrm{lr}\, b` that is the same path for a constant lr, up to
+    rounding (the book rounds :math:`\mu^2` and :math:`(1+\mu)\mathrm{lr}` separately).
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> Nesterov(lr=0.1, momentum=0.9).update(params, {"w": np.array([1.0])})
+    >>> params["w"]
+    array([0.81])
+    """
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr = _check_lr(lr, "Nesterov")
+        self.momentum = _check_hyper(momentum, "momentum", "Nesterov")
+        self.v = None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = _zeros_state(params)
+        mu, lr = self.momentum, self.lr
+        for key in params.keys():
+            views = _kernel_views(params[key], grads[key], self.v[key])
+            if views is not None:
+                _K.nesterov_update(views[0], views[2], views[1], lr, mu)
+                continue
+            params[key] += mu * mu * self.v[key]
+            params[key] -= (1 + mu) * lr * grads[key]
+            self.v[key] *= mu
+            self.v[key] -= lr * grads[key]
+
+
+class AdaGrad:
+    r"""AdaGrad, the book's form.
+
+    .. math::
+        h &\leftarrow h + g \odot g \\
+        p &\leftarrow p - \mathrm{lr}\cdot g / (\sqrt{h} + 10^{-7})
+
+    Same as ``torch.optim.Adagrad`` with ``lr_decay=0``, ``initial_accumulator_value=0``
+    and ``eps=1e-7`` (PyTorch's default eps is 1e-10; both add it after the square root).
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> AdaGrad(lr=0.5).update(params, {"w": np.array([2.0])})
+    >>> params["w"].round(6)
+    array([0.5])
+    """
+
+    def __init__(self, lr=0.01):
+        self.lr = _check_lr(lr, "AdaGrad")
+        self.h = None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = _zeros_state(params)
+        for key in params.keys():
+            views = _kernel_views(params[key], grads[key], self.h[key])
+            if views is not None:
+                _K.adagrad_update(views[0], views[2], views[1], self.lr, 1e-7)
+                continue
+            self.h[key] += grads[key] * grads[key]
+            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
+
+
+class RMSprop:
+    r"""RMSprop, the book's form.
+
+    .. math::
+        h &\leftarrow \rho\, h + (1 - \rho)\, g \odot g \\
+        p &\leftarrow p - \mathrm{lr}\cdot g / (\sqrt{h} + 10^{-7})
+
+    Same as ``torch.optim.RMSprop(alpha=rho, eps=1e-7)`` without momentum or centering
+    (PyTorch's defaults are ``alpha=0.99``, ``eps=1e-8``; both add eps after the root).
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> RMSprop(lr=0.1, decay_rate=0.99).update(params, {"w": np.array([1.0])})
+    >>> params["w"].round(4)
+    array([0.])
+    """
+
+    def __init__(self, lr=0.01, decay_rate=0.99):
+        self.lr = _check_lr(lr, "RMSprop")
+        self.decay_rate = _check_hyper(decay_rate, "decay_rate", "RMSprop", 0.0, 1.0)
+        self.h = None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = _zeros_state(params)
+        rho = self.decay_rate
+        for key in params.keys():
+            views = _kernel_views(params[key], grads[key], self.h[key])
+            if views is not None:
+                _K.rmsprop_update(views[0], views[2], views[1], self.lr, rho, 1e-7)
+                continue
+            self.h[key] *= rho
+            self.h[key] += (1 - rho) * grads[key] * grads[key]
+            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
+
+
+class Adam:
+    r"""Adam, the book's form: bias correction folded into the step size.
+
+    With :math:`t` = ``self.iter``, incremented once per ``update`` call (not per key):
+
+    .. math::
+        \mathrm{lr}_t &= \mathrm{lr}\,\sqrt{1 - \beta_2^t} / (1 - \beta_1^t) \\
+        m &\leftarrow m + (1 - \beta_1)(g - m) \\
+        v &\leftarrow v + (1 - \beta_2)(g \odot g - v) \\
+        p &\leftarrow p - \mathrm{lr}_t\, m / (\sqrt{v} + 10^{-7})
+
+    This differs from ``torch.optim.Adam``, which steps
+    :math:`p \leftarrow p - \mathrm{lr}\,\hat m / (\sqrt{\hat v} + \epsilon)` with
+    :math:`\hat m = m/(1-\beta_1^t)`, :math:`\hat v = v/(1-\beta_2^t)` and
+    :math:`\epsilon = 10^{-8}`: here :math:`\epsilon = 10^{-7}` is added to the
+    *uncorrected* :math:`\sqrt v`, i.e. an effective
+    :math:`\epsilon\sqrt{1-\beta_2^t}`, which is much smaller in the first steps.
+
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> opt = Adam(lr=0.1)
+    >>> opt.update(params, {"w": np.array([0.5])})
+    >>> opt.iter, params["w"].round(4)
+    (1, array([0.9]))
+    """
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr = _check_lr(lr, "Adam")
+        self.beta1 = _check_hyper(beta1, "beta1", "Adam", 0.0, 1.0, hi_open=True)
+        self.beta2 = _check_hyper(beta2, "beta2", "Adam", 0.0, 1.0, hi_open=True)
+        self.iter = 0
+        self.m = None
+        self.v = None
+
+    def update(self, params, grads):
+        if self.m is None:
+            self.m = _zeros_state(params)
+            self.v = _zeros_state(params)
+        self.iter += 1
+        b1, b2 = self.beta1, self.beta2
+        lr_t = self.lr * np.sqrt(1.0 - b2 ** self.iter) / (1.0 - b1 ** self.iter)
+        for key in params.keys():
+            views = _kernel_views(params[key], grads[key], self.m[key], self.v[key])
+            if views is not None:
+                _K.adam_update(views[0], views[2], views[3], views[1], float(lr_t), b1, b2,
+                               1e-7)
+                continue
+            self.m[key] += (1 - b1) * (grads[key] - self.m[key])
+            self.v[key] += (1 - b2) * (grads[key] ** 2 - self.v[key])
+            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + 1e-7)

@@ -33,6 +33,7 @@ int main(int argc, char **argv)
            dl_blas_backend(), dl_blas_core(), dl_openmp_enabled());
     run_core_tests();
     run_optim_tests();
+    run_batchnorm_tests();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

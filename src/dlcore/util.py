@@ -1,0 +1,63 @@
+"""The book's ``common/util.py``: ``smooth_curve``, ``shuffle_dataset``,
+``conv_output_size`` (``im2col`` and ``col2im`` join them from the convolution work)."""
+import numpy as np
+
+_SMOOTH_TAPS = 11
+
+
+def smooth_curve(x):
+    """Smooth a loss curve with a normalised 11-tap Kaiser window (beta 2), the book's way.
+
+    The signal is extended by mirroring 10 samples at each end: at the start x[10], ..., x[1]
+    (the first sample itself excluded), at the end x[-1], ..., x[-10] (the last sample
+    included, as the book's slices do). The 'valid' convolution is then trimmed by 5 samples
+    at each end, so the output has the input's length for len(x) >= 11 (shorter inputs give
+    the book's shorter or empty results). Lists are accepted.
+
+    >>> smooth_curve([1.0] * 12).round(12)
+    array([1., 1., 1., 1., 1., 1., 1., 1., 1., 1., 1., 1.])
+    """
+    x = np.asarray(x)
+    k = _SMOOTH_TAPS - 1
+    head = x[1:k + 1][::-1]
+    tail = x[::-1][:k]
+    s = np.concatenate([head, x, tail])
+    w = np.kaiser(_SMOOTH_TAPS, 2)
+    y = np.convolve(w / w.sum(), s, mode="valid")
+    return y[5:len(y) - 5]
+
+
+def shuffle_dataset(x, t):
+    """Shuffle the samples of x and t with one ``np.random.permutation(len)`` (numpy's
+    global RNG, as the book) and return shuffled copies ``(x, t)``.
+
+    x must have 2 dimensions (N, D) or 4 (N, C, H, W); other ranks raise IndexError, where
+    the book's fancy index fails.
+
+    >>> import numpy as np
+    >>> np.random.seed(0)
+    >>> shuffle_dataset(np.arange(6).reshape(3, 2), np.array([0, 1, 2]))
+    (array([[4, 5],
+           [2, 3],
+           [0, 1]]), array([2, 1, 0]))
+    """
+    x = np.asarray(x)
+    t = np.asarray(t)
+    if x.ndim == 0:
+        raise IndexError("shuffle_dataset: expected x of shape (N, D) or (N, C, H, W); "
+                         "got a 0-d array")
+    permutation = np.random.permutation(x.shape[0])
+    if x.ndim in (1, 3):
+        raise IndexError(f"shuffle_dataset: expected x of shape (N, D) or (N, C, H, W); "
+                         f"got {x.dtype} array of shape {x.shape}")
+    return x[permutation], t[permutation]
+
+
+def conv_output_size(input_size, filter_size, stride=1, pad=0):
+    """``(input_size + 2*pad - filter_size) / stride + 1`` with true division, so the result
+    is a float (28, 5 -> 24.0), as in the book.
+
+    >>> conv_output_size(28, 5)
+    24.0
+    """
+    return (input_size + 2 * pad - filter_size) / stride + 1
