@@ -112,6 +112,13 @@ dl_status dl_engine_add(dl_engine *e, int kind, const dl_index *iargs, const dou
     case DL_EOP_DROPOUT:
         if (!dargs || !(dargs[0] >= 0.0 && dargs[0] <= 1.0)) return DL_ERR_ARG;
         op.ratio = dargs[0];
+        if (dargs[1] != 0) { /* inverted dropout: survivors scaled by 1/(1-p), test = x */
+            op.scale_train = dargs[0] < 1.0 ? 1.0 / (1.0 - dargs[0]) : 0.0;
+            op.scale_test = -1.0;
+        } else { /* the book's: x * mask in training, x * (1 - p) at test time */
+            op.scale_train = 1.0;
+            op.scale_test = 1.0 - dargs[0];
+        }
         break;
     case DL_EOP_BATCHNORM:
         if (!dargs || !flat) return DL_ERR_ARG;
@@ -176,7 +183,7 @@ dl_status dl_engine_finish(dl_engine *e)
         }
         /* elementwise ops work in place, except on the caller's input */
         op->in_place = i > 0 && (op->kind == DL_EOP_RELU || op->kind == DL_EOP_SIGMOID ||
-                                 op->kind == DL_EOP_DROPOUT || op->kind == DL_EOP_BATCHNORM);
+                                 op->kind == DL_EOP_DROPOUT);
         if (op->in_place) {
             op->out = e->ops[i - 1].out;
         } else {

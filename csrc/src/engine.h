@@ -30,7 +30,7 @@ typedef struct dl_eop {
     dl_index C, H, W;     /* input (C,H,W) per sample (D,1,1 for flat inputs) */
     dl_index M;           /* affine: output features; conv: filters (FN) */
     dl_index fh, fw, stride, pad, oh, ow; /* conv / pool geometry (pool: fh x fw window) */
-    double ratio;         /* dropout */
+    double ratio, scale_train, scale_test; /* dropout (scale_test < 0: identity) */
     double momentum, eps; /* batchnorm */
     /* bound (caller-owned) arrays: p[0] W or gamma, p[1] b or beta; g[] their gradients;
      * s1[]/s2[] optimizer states per parameter; rs[0]/rs[1] running mean/var */

@@ -212,7 +212,7 @@ class FusedTrainer:
             if kind == _AFFINE:
                 eng.add(kind, (layer.W.shape[1],))
             elif kind == _DROPOUT:
-                eng.add(kind, (), (float(layer.dropout_ratio),))
+                eng.add(kind, (), (float(layer.dropout_ratio), float(bool(getattr(layer, "inverted", False)))))
             elif kind == _BATCHNORM:
                 eng.add(kind, (), (float(layer.momentum), 10e-7))
             elif kind == _CONV:

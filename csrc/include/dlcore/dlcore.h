@@ -63,7 +63,7 @@ typedef enum dl_eop_kind {
     DL_EOP_AFFINE = 1,    /* iargs: M (output features)                              */
     DL_EOP_RELU = 2,
     DL_EOP_SIGMOID = 3,
-    DL_EOP_DROPOUT = 4,   /* dargs: ratio (the book's non-inverted dropout)           */
+    DL_EOP_DROPOUT = 4,   /* dargs: ratio, inverted (0: the book's dropout)          */
     DL_EOP_BATCHNORM = 5, /* dargs: momentum, eps; 2-D input only                      */
     DL_EOP_CONV = 6,      /* iargs: FN, fh, fw, stride, pad                            */
     DL_EOP_POOL = 7       /* iargs: ph, pw, stride (max pooling, no padding)           */
