@@ -19,6 +19,8 @@ cdef extern from "dlcore/dlcore.h" nogil:
     const char *dl_isa_name(dl_isa isa) noexcept
     const char *dl_blas_backend() noexcept
     const char *dl_blas_core() noexcept
+    int dl_gemm_own() noexcept
+    void dl_set_gemm_own(int own) noexcept
     int dl_openmp_enabled() noexcept
     int dl_get_max_threads() noexcept
     void dl_set_num_threads(int n) noexcept

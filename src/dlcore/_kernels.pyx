@@ -37,6 +37,13 @@ def blas_core():
     return dl_blas_core().decode()
 
 
+def gemm_own(own=None):
+    """Whether dlcore's own tiled GEMM replaces the BLAS where it applies (set it with own)."""
+    if own is not None:
+        dl_set_gemm_own(1 if own else 0)
+    return bool(dl_gemm_own())
+
+
 def openmp_enabled():
     return bool(dl_openmp_enabled())
 

@@ -45,6 +45,10 @@ int dl_isa_supported(dl_isa isa);    /* 1 when this build has the path and the C
 const char *dl_isa_name(dl_isa isa); /* "baseline", "avx2", "avx512" */
 const char *dl_blas_backend(void);   /* "scipy-openblas32", "cblas" or "reference" */
 const char *dl_blas_core(void);      /* the BLAS's kernel name (e.g. "Haswell"), or "n/a" */
+/* 1 (default; 0 with DLCORE_GEMM=blas): products whose shape dlcore's own register-tiled
+ * kernel handles (AVX2/AVX-512 paths) use it instead of the BLAS. Not while kernels run. */
+int dl_gemm_own(void);
+void dl_set_gemm_own(int own);
 int dl_openmp_enabled(void);         /* 1 when compiled with OpenMP */
 int dl_get_max_threads(void);        /* the team size the next kernel would use */
 void dl_set_num_threads(int n);      /* n >= 1; no-op without OpenMP */
