@@ -59,4 +59,5 @@ void set_threads(int n);
 void run_core_tests(void);
 void run_optim_tests(void);
 void run_batchnorm_tests(void);
+void run_engine_tests(void);
 #endif
