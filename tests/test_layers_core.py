@@ -272,3 +272,15 @@ def test_sgd_in_place_float_and_f32():
         SGD().update({"w": np.ones(2)}, {})
     with pytest.raises(ValueError, match="expected a positive, finite lr; got -1"):
         SGD(lr=-1)
+
+
+def test_relu_gradient_check_away_from_kinks():
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((4, 6))
+    x[np.abs(x) < 0.05] = 0.5  # keep every input at least 10 h from the kink at 0
+    dout = rng.standard_normal((4, 6))
+    r = Relu()
+    r.forward(x)
+    dx = r.backward(dout.copy())
+    num = O.central_diff4(lambda: float(np.sum(Relu().forward(x) * dout)), x, h=1e-3)
+    assert_close(dx, num, rtol=1e-9, atol=1e-10)  # piecewise linear: exact up to rounding

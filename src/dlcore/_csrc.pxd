@@ -93,8 +93,20 @@ cdef extern from "dlcore/dlcore.h" nogil:
     void dl_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dout, const double *xn, const double *xc, const double *std, const double *gamma, dl_index N, dl_index D) noexcept
     void dl_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dout, const float *xn, const float *xc, const float *std, const float *gamma, dl_index N, dl_index D) noexcept
 
-    # convolution, pooling: see csrc/pending_kernels.def.txt
-    # batch normalization, convolution, pooling: see csrc/pending_kernels.def.txt
+    # convolution and max pooling
+    void dl_im2col_f64(double *col, const double *x, dl_index N, dl_index C, dl_index H, dl_index W, dl_index fh, dl_index fw, dl_index stride, dl_index pad, dl_index oh, dl_index ow) noexcept
+    void dl_im2col_f32(float *col, const float *x, dl_index N, dl_index C, dl_index H, dl_index W, dl_index fh, dl_index fw, dl_index stride, dl_index pad, dl_index oh, dl_index ow) noexcept
+    void dl_col2im_f64(double *x, const double *col, dl_index N, dl_index C, dl_index H, dl_index W, dl_index fh, dl_index fw, dl_index stride, dl_index pad, dl_index oh, dl_index ow) noexcept
+    void dl_col2im_f32(float *x, const float *col, dl_index N, dl_index C, dl_index H, dl_index W, dl_index fh, dl_index fw, dl_index stride, dl_index pad, dl_index oh, dl_index ow) noexcept
+    void dl_conv_forward_f64(double *out, double *col, const double *x, const double *Wf, const double *b, dl_index N, dl_index C, dl_index H, dl_index W, dl_index FN, dl_index fh, dl_index fw, dl_index stride, dl_index pad, dl_index oh, dl_index ow) noexcept
+    void dl_conv_forward_f32(float *out, float *col, const float *x, const float *Wf, const float *b, dl_index N, dl_index C, dl_index H, dl_index W, dl_index FN, dl_index fh, dl_index fw, dl_index stride, dl_index pad, dl_index oh, dl_index ow) noexcept
+    dl_status dl_conv_backward_f64(double *dx, double *dW, double *db, const double *dout, const double *col, const double *Wf, dl_index N, dl_index C, dl_index H, dl_index W, dl_index FN, dl_index fh, dl_index fw, dl_index stride, dl_index pad, dl_index oh, dl_index ow) noexcept
+    dl_status dl_conv_backward_f32(float *dx, float *dW, float *db, const float *dout, const float *col, const float *Wf, dl_index N, dl_index C, dl_index H, dl_index W, dl_index FN, dl_index fh, dl_index fw, dl_index stride, dl_index pad, dl_index oh, dl_index ow) noexcept
+    void dl_pool_forward_f64(double *out, int64_t *arg_max, const double *x, dl_index N, dl_index C, dl_index H, dl_index W, dl_index ph, dl_index pw, dl_index stride, dl_index oh, dl_index ow) noexcept
+    void dl_pool_forward_f32(float *out, int64_t *arg_max, const float *x, dl_index N, dl_index C, dl_index H, dl_index W, dl_index ph, dl_index pw, dl_index stride, dl_index oh, dl_index ow) noexcept
+    dl_status dl_pool_backward_f64(double *dx, dl_index *bad, const double *dout, const int64_t *arg_max, dl_index N, dl_index C, dl_index H, dl_index W, dl_index ph, dl_index pw, dl_index stride, dl_index oh, dl_index ow) noexcept
+    dl_status dl_pool_backward_f32(float *dx, dl_index *bad, const float *dout, const int64_t *arg_max, dl_index N, dl_index C, dl_index H, dl_index W, dl_index ph, dl_index pw, dl_index stride, dl_index oh, dl_index ow) noexcept
+
 
     # fused engine (engine.c, tmpl/engine.inc)
     ctypedef struct dl_engine:

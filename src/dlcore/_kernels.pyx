@@ -82,4 +82,5 @@ cdef inline int same_size(Py_ssize_t a, Py_ssize_t b, str what) except -1:
 include "_k_core.pxi"
 include "_k_optim.pxi"
 include "_k_norm.pxi"
+include "_k_conv.pxi"
 include "_k_engine.pxi"

@@ -225,3 +225,4 @@ class SoftmaxWithLoss:
 # Layers of the layers issue are imported below, one line per module (keep this marker).
 # --- more layers ---
 from ._norm import Dropout, BatchNormalization  # noqa: E402,F401
+from ._conv import Convolution, Pooling, im2col, col2im  # noqa: E402,F401

@@ -1,6 +1,8 @@
 """The book's ``common/util.py``: ``smooth_curve``, ``shuffle_dataset``,
-``conv_output_size`` (``im2col`` and ``col2im`` join them from the convolution work)."""
+``conv_output_size``, ``im2col`` and ``col2im`` (the last two in C, from dlcore._conv)."""
 import numpy as np
+
+from ._conv import col2im, im2col  # noqa: F401  (the book's util module defines them)
 
 _SMOOTH_TAPS = 11
 
