@@ -336,3 +336,90 @@ def test_errors():
         FusedTrainer(net)
     with pytest.raises(ValueError, match="call gradient first"):
         FusedTrainer(Net([6, 5, 3]), O.SGD()).update()
+
+
+class ConvNet:
+    """SimpleConvNet's structure (conv-relu-pool-affine-relu-affine), or with deep=True a
+    DeepConvNet-like start (conv-relu-conv(pad 1)-relu-pool ... dropout), small sizes."""
+
+    def __init__(self, dtype=np.float64, deep=False, seed=0):
+        rng = np.random.RandomState(seed)
+        self.params, self.layers = {}, OrderedDict()
+        p = self.params
+        p["W1"] = (0.3 * rng.randn(4, 2, 3, 3)).astype(dtype)
+        p["b1"] = (0.1 * rng.randn(4)).astype(dtype)
+        self.layers["Conv1"] = L.Convolution(p["W1"], p["b1"], stride=1, pad=1 if deep else 0)
+        self.layers["Relu1"] = L.Relu()
+        c, hw = 4, 9 if not deep else 11  # conv1 output side (11 - 3 + 1, or pad 1)
+        if deep:
+            p["Wd"] = (0.2 * rng.randn(6, 4, 3, 3)).astype(dtype)
+            p["bd"] = (0.1 * rng.randn(6)).astype(dtype)
+            self.layers["Conv2"] = L.Convolution(p["Wd"], p["bd"], stride=2, pad=1)
+            self.layers["Relu2"] = L.Relu()
+            c, hw = 6, 6
+        self.layers["Pool1"] = L.Pooling(2, 2, stride=2)
+        d = c * (hw // 2) ** 2
+        p["W2"] = (0.2 * rng.randn(d, 12)).astype(dtype)
+        p["b2"] = (0.1 * rng.randn(12)).astype(dtype)
+        p["W3"] = (0.2 * rng.randn(12, 5)).astype(dtype)
+        p["b3"] = (0.1 * rng.randn(5)).astype(dtype)
+        self.layers["Affine1"] = L.Affine(p["W2"], p["b2"])
+        self.layers["Relu3"] = L.Relu()
+        if deep:
+            self.layers["Dropout1"] = L.Dropout(0.3)
+        self.layers["Affine2"] = L.Affine(p["W3"], p["b3"])
+        self.last_layer = L.SoftmaxWithLoss()
+
+    def gradient(self, x, t):
+        for key, layer in self.layers.items():
+            x = layer.forward(x, True) if "Dropout" in key else layer.forward(x)
+        self.last_layer.forward(x, t)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(list(self.layers.values())):
+            dout = layer.backward(dout)
+        g = {}
+        for key, layer in self.layers.items():
+            if key.startswith(("Conv", "Affine")):
+                for attr, grad in (("W", layer.dW), ("b", layer.db)):
+                    k = next(k for k, v in self.params.items() if v is getattr(layer, attr))
+                    g[k] = grad
+        return g
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["simple", "deep"])
+def test_convnet_fused_matches_per_layer(deep, dtype):
+    a, b = ConvNet(dtype, deep), ConvNet(dtype, deep)
+    oa, ob = O.Adam(lr=0.01), O.Adam(lr=0.01)
+    ft = FusedTrainer(b, ob)
+    rng = np.random.RandomState(3)
+    for step in range(3):
+        x = rng.rand(7, 2, 11, 11).astype(np.float32)
+        t = rng.randint(0, 5, 7)
+        np.random.seed(step)
+        oa.update(a.params, a.gradient(x, t))
+        np.random.seed(step)
+        ft.step(x, t)
+    for k in a.params:
+        assert_close(b.params[k], a.params[k], dtype, scale=np.abs(a.params[k]).max())
+    xs = rng.rand(9, 2, 11, 11)
+    want = a.layers
+    y = xs.astype(dtype)
+    for key, layer in want.items():
+        y = layer.forward(y, False) if "Dropout" in key else layer.forward(y)
+    assert_close(ft.predict(xs), y, dtype, scale=np.abs(y).max())
+
+
+def test_convnet_same_bits_on_1_and_2_threads():
+    def run():
+        net = ConvNet(np.float64, deep=True)
+        ft = FusedTrainer(net, O.SGD(lr=0.1), dropout="fast")
+        x = np.random.RandomState(1).rand(64, 2, 11, 11)
+        t = np.arange(64) % 5
+        for _ in range(2):
+            ft.step(x, t)
+        return [net.params[k].copy() for k in sorted(net.params)]
+    res = []
+    for n in (1, 2):
+        with dlcore.threads(n):
+            res.append(run())
+    assert_same_bits(res)
