@@ -191,8 +191,14 @@ dl_status dl_engine_finish(dl_engine *e)
             if (!op->out) return DL_ERR_NOMEM;
         }
         if (op->kind == DL_EOP_CONV) {
-            op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * op->C * op->fh * op->fw) * el);
+            const dl_index K = op->C * op->fh * op->fw;
+            op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * K) * el);
             if (!op->col) return DL_ERR_NOMEM;
+            if (!op->need_dx && K <= 25) { /* pool-fused backward (engine.inc, ENG_PK) */
+                const dl_index nblk = (cap + DL_ENGINE_PBLK - 1) / DL_ENGINE_PBLK;
+                op->part = eng_alloc(e, (size_t)(nblk * op->M * (K + 1)) * el);
+                if (!op->part) return DL_ERR_NOMEM;
+            }
         }
         if (op->kind == DL_EOP_DROPOUT || op->kind == DL_EOP_POOL) {
             op->mask = (uint8_t *)eng_alloc(e, (size_t)(cap * op->out_n));

@@ -15,6 +15,7 @@
 
 #define DL_ENGINE_MAX_OPS 64
 #define DL_ENGINE_CHUNK 8192 /* elements per chunk of the one-pass optimizer update */
+#define DL_ENGINE_PBLK 1     /* samples per partial sum of the pool-fused conv backward */
 
 /* Layout of a 4-D activation (conv outputs are NHWC, everything else NCHW / flat). */
 enum { DL_LAYOUT_NCHW = 0, DL_LAYOUT_NHWC = 1 };
@@ -39,6 +40,7 @@ typedef struct dl_eop {
     /* engine-owned buffers */
     void *out;            /* (cap, out_n) activation, or the input when in_place */
     void *col;            /* conv: (cap*oh*ow, C*fh*fw) im2col cache */
+    void *part;           /* first conv: per-sample-block partial dW, db (pool-fused backward) */
     void *xc, *xn, *stat; /* batchnorm: (cap, D) x 2, and 4*D stats (mean, var, std, spare) */
     uint8_t *mask;        /* dropout mask (cap*out_n) / pool argmax (cap*out_n) */
 } dl_eop;

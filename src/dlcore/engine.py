@@ -387,6 +387,17 @@ class FusedTrainer:
         self.update()
         return self.last_loss
 
+    def loss(self, x, t):
+        """Test-mode loss (dropout scaled, batch norm with running statistics) plus weight
+        decay, as the book networks' ``loss(x, t)`` with default flags; nothing is updated."""
+        x = self._x(x)
+        t = self._t(t, x.shape[0])
+        if self._engine is None or x.shape[1:] != self._in_shape or x.shape[0] > self._cap:
+            self._ready(x)
+        else:
+            self._ready(x[:1])
+        return self.dtype.type(self._engine.forward(x, t, 0))
+
     def predict(self, x):
         """Test-mode scores (N, classes) of any number of rows, in chunks of the engine's
         batch capacity (dropout scaled, batch norm with running statistics)."""
