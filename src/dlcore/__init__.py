@@ -21,7 +21,7 @@ from ._config import (  # noqa: E402
     threads,
 )
 
-__version__ = _kernels.version()
+from ._version import __version__  # noqa: E402  (the one version source)
 
 __all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config",
            "__version__"]

@@ -1,0 +1,140 @@
+"""Run the book's scripts unchanged on dlcore.
+
+The book's scripts import its library as top-level packages (``from common.layers import
+*``, ``from dataset.mnist import load_mnist``), after ``sys.path.append(os.pardir)``.
+:func:`install` registers those module names in ``sys.modules`` as aliases of dlcore's
+modules, so the scripts get dlcore whatever their ``sys.path`` holds::
+
+    import dlcore.book
+    dlcore.book.install()
+    from common.trainer import Trainer      # dlcore.trainer.Trainer
+
+From the command line, ``python -m dlcore.book path/to/script.py [args]`` runs a script
+with the aliases installed, the script's directory as the current directory and first on
+``sys.path``, and ``sys.argv`` set to the script and its arguments (as ``python script.py``
+would, from inside its chapter directory). A chapter's own helper files next to the script
+(``two_layer_net.py``, ``simple_convnet.py``, ...) are imported as they are and run on
+dlcore through ``common.*``; with ``--compiled-nets`` the names ``two_layer_net``,
+``layer_naive``, ``simple_convnet`` and ``deep_convnet`` are dlcore's modules instead (note
+that chapter 4's ``two_layer_net.py`` is a different, sigmoid network from chapter 5's,
+which is the one dlcore provides).
+"""
+import argparse
+import importlib
+import os
+import runpy
+import sys
+import types
+
+# book module name -> dlcore module
+ALIASES = {
+    'common.functions': 'dlcore.functions',
+    'common.layers': 'dlcore.layers',
+    'common.optimizer': 'dlcore.optimizer',
+    'common.gradient': 'dlcore.gradient',
+    'common.util': 'dlcore.util',
+    'common.trainer': 'dlcore.trainer',
+    'common.multi_layer_net': 'dlcore.multi_layer_net',
+    'common.multi_layer_net_extend': 'dlcore.multi_layer_net_extend',
+    'dataset.mnist': 'dlcore.mnist',
+}
+
+# the chapters' own helper files, replaced only with --compiled-nets
+COMPILED_NETS = {
+    'two_layer_net': 'dlcore.two_layer_net',
+    'layer_naive': 'dlcore.layer_naive',
+    'simple_convnet': 'dlcore.simple_convnet',
+    'deep_convnet': 'dlcore.deep_convnet',
+}
+
+_PACKAGES = ('common', 'dataset')
+
+
+def _package(name):
+    """The module object registered for a book package (``common``, ``dataset``): an empty
+    package whose submodules are the aliases (it finds nothing on disk)."""
+    mod = sys.modules.get(name)
+    if mod is not None and getattr(mod, "__dlcore_alias__", False):
+        return mod
+    mod = types.ModuleType(name, f"dlcore's stand-in for the book's '{name}' package "
+                                 "(see dlcore.book)")
+    mod.__path__ = []
+    mod.__package__ = name
+    mod.__dlcore_alias__ = True
+    return mod
+
+
+def install(compiled_nets=False):
+    """Register the book's module names as aliases of dlcore's modules in ``sys.modules``.
+
+    ``common``, ``common.functions``, ``common.layers``, ``common.optimizer``,
+    ``common.gradient``, ``common.util``, ``common.trainer``, ``common.multi_layer_net``,
+    ``common.multi_layer_net_extend``, ``dataset`` and ``dataset.mnist``; with
+    ``compiled_nets=True`` also ``two_layer_net``, ``layer_naive``, ``simple_convnet`` and
+    ``deep_convnet``. Any module already imported under those names is replaced. Returns
+    the dict of names registered. Calling it again is harmless.
+    """
+    table = dict(ALIASES)
+    if compiled_nets:
+        table.update(COMPILED_NETS)
+    else:  # undo an earlier install(compiled_nets=True): the script's own files are used
+        for alias, target in COMPILED_NETS.items():
+            mod = sys.modules.get(alias)
+            if mod is not None and getattr(mod, "__name__", None) == target:
+                del sys.modules[alias]
+    packages = {name: _package(name) for name in _PACKAGES}
+    registered = {}
+    for alias, target in table.items():
+        mod = importlib.import_module(target)
+        sys.modules[alias] = mod
+        registered[alias] = mod
+        parent, _, child = alias.rpartition('.')
+        if parent:
+            setattr(packages[parent], child, mod)
+    for name, pkg in packages.items():
+        sys.modules[name] = pkg
+        registered[name] = pkg
+    return registered
+
+
+def run_script(path, args=(), compiled_nets=False):
+    """Run the book script ``path`` as ``__main__`` the way ``python path args`` would from
+    inside its directory, with :func:`install` done first. The current directory,
+    ``sys.path`` and ``sys.argv`` are changed for the run and restored afterwards; returns
+    the script's globals."""
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"dlcore.book: no script at {path}")
+    install(compiled_nets=compiled_nets)
+    script_dir = os.path.dirname(path)
+    old_cwd, old_path, old_argv = os.getcwd(), list(sys.path), list(sys.argv)
+    os.chdir(script_dir)
+    sys.path.insert(0, script_dir)
+    sys.argv = [path] + list(args)
+    try:
+        return runpy.run_path(path, run_name="__main__")
+    finally:
+        os.chdir(old_cwd)
+        sys.path[:] = old_path
+        sys.argv = old_argv
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m dlcore.book",
+        description="Run a script of the book 'Deep Learning from Scratch' unchanged on "
+                    "dlcore: common.* and dataset.mnist are dlcore's modules.")
+    parser.add_argument("--compiled-nets", action="store_true",
+                        help="use dlcore's two_layer_net (chapter 5), layer_naive, "
+                             "simple_convnet and deep_convnet instead of the files next "
+                             "to the script")
+    parser.add_argument("script", help="path to the book script")
+    parser.add_argument("args", nargs=argparse.REMAINDER,
+                        help="arguments passed to the script")
+    ns = parser.parse_args(argv)
+    run_script(ns.script, ns.args, compiled_nets=ns.compiled_nets)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The book's ``common/trainer.py``: mini-batch training with per-epoch evaluation.
+
+``Trainer(network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
+optimizer='SGD', optimizer_param={'lr': 0.01}, evaluate_sample_num_per_epoch=None,
+verbose=True)`` behaves as the book's (spec section 7, Gotcha 12): batches drawn with
+``np.random.choice(train_size, batch_size)`` (with replacement, from numpy's global RNG),
+the loss recorded *after* the update, ``iter_per_epoch`` a float and an epoch evaluation
+whenever ``current_iter % iter_per_epoch == 0`` (float modulo: at iteration 0, and only
+there when the ratio is not an integer), the same printed lines and lists.
+
+Beyond the book (keyword-only):
+
+- ``progress=True``: a progress bar (tqdm when installed, else a plain one-line bar on
+  stderr) instead of the per-iteration "train loss:" lines; epoch lines still print when
+  ``verbose``.
+- ``callback``: called as ``callback(trainer)`` after each epoch evaluation.
+- ``stop_on_nonfinite=True``: a NaN or infinite training loss stops training by raising
+  :class:`TrainingDiverged` (a ``FloatingPointError``) that says where it happened; the
+  loss is appended to ``train_loss_list`` first. The book would train on, printing
+  ``train loss:nan``; ``stop_on_nonfinite=False`` restores that.
+
+While it trains, numpy's BLAS is held at one thread (``threadpoolctl``) so that numpy's and
+dlcore's thread pools never run back to back (they stall each other on small machines).
+"""
+import os  # noqa: F401  (the book's module namespace, exposed by star imports)
+import sys
+
+import numpy as np
+
+from .optimizer import *  # noqa: F401,F403  (the book's star-import surface: np, optimizers)
+from . import optimizer as _optimizer
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite (raised by :class:`Trainer`).
+
+    Attributes: ``loss`` (the value), ``iteration`` (0-based), ``epoch`` (the trainer's
+    ``current_epoch`` at that point) and ``trainer``."""
+
+    def __init__(self, message, loss, iteration, epoch, trainer):
+        super().__init__(message)
+        self.loss = loss
+        self.iteration = iteration
+        self.epoch = epoch
+        self.trainer = trainer
+
+
+def _optimizer_classes():
+    names = {'sgd': 'SGD', 'momentum': 'Momentum', 'nesterov': 'Nesterov',
+             'adagrad': 'AdaGrad', 'rmsprop': 'RMSprop', 'adam': 'Adam'}
+    return {key: getattr(_optimizer, cls) for key, cls in names.items()
+            if hasattr(_optimizer, cls)}
+
+
+_blas_controller = None
+
+
+def _one_blas_thread():
+    """A context manager holding every BLAS library in the process at 1 thread."""
+    global _blas_controller
+    from threadpoolctl import ThreadpoolController
+    if _blas_controller is None:  # inspecting the loaded libraries costs ~ms: once
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
+class _TextBar:
+    """Minimal progress bar on stderr, used when tqdm is not installed."""
+
+    def __init__(self, total, file=None):
+        self.total = total
+        self.n = 0
+        self.file = file if file is not None else sys.stderr
+        self.postfix = ""
+        self._last = -1
+
+    def update(self, n=1):
+        self.n += n
+        shown = self.n * 40 // max(self.total, 1)
+        if shown != self._last or self.n == self.total:
+            self._last = shown
+            bar = "#" * shown + "." * (40 - shown)
+            self.file.write(f"\r[{bar}] {self.n}/{self.total} {self.postfix}")
+            self.file.flush()
+
+    def set_postfix_str(self, s, refresh=True):
+        self.postfix = s
+
+    def write(self, s):
+        self.file.write("\r" + s + "\n")
+        self.file.flush()
+
+    def close(self):
+        self.file.write("\n")
+        self.file.flush()
+
+
+def _make_bar(total):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _TextBar(total)
+    return tqdm(total=total, unit="it", dynamic_ncols=True)
+
+
+class Trainer:
+    """Trains ``network`` (anything with ``params``, ``gradient(x, t)``, ``loss(x, t)`` and
+    ``accuracy(x, t)``) with a book optimizer chosen by name ('SGD', 'Momentum',
+    'Nesterov', 'AdaGrad', 'RMSprop', 'Adam'; case-insensitive), built with
+    ``**optimizer_param``.
+
+    ``train()`` runs ``max_iter = int(epochs * iter_per_epoch)`` steps, then prints the
+    accuracy on the full test set (when ``verbose``). Lists: ``train_loss_list`` (one loss
+    per step, after the update), ``train_acc_list`` and ``test_acc_list`` (one per epoch
+    evaluation, on the first ``evaluate_sample_num_per_epoch`` samples, or all).
+
+    >>> import numpy as np
+    >>> from dlcore.two_layer_net import TwoLayerNet
+    >>> np.random.seed(0)
+    >>> x = np.random.rand(20, 4); t = (x.sum(axis=1) > 2).astype(int)
+    >>> tr = Trainer(TwoLayerNet(4, 8, 2), x, t, x, t, epochs=2, mini_batch_size=10,
+    ...              verbose=False)
+    >>> tr.train()
+    >>> len(tr.train_loss_list), len(tr.test_acc_list)
+    (4, 2)
+    """
+
+    def __init__(self, network, x_train, t_train, x_test, t_test,
+                 epochs=20, mini_batch_size=100,
+                 optimizer='SGD', optimizer_param={'lr': 0.01},
+                 evaluate_sample_num_per_epoch=None, verbose=True, *,
+                 progress=False, callback=None, stop_on_nonfinite=True):
+        self.network = network
+        self.verbose = verbose
+        self.x_train = x_train
+        self.t_train = t_train
+        self.x_test = x_test
+        self.t_test = t_test
+        self.epochs = epochs
+        self.batch_size = mini_batch_size
+        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
+
+        classes = _optimizer_classes()
+        try:
+            optimizer_class = classes[optimizer.lower()]
+        except (KeyError, AttributeError):
+            raise ValueError(f"Trainer: expected optimizer to be one of "
+                             f"{', '.join(repr(c.__name__) for c in classes.values())}; "
+                             f"got {optimizer!r}") from None
+        self.optimizer = optimizer_class(**optimizer_param)
+
+        self.train_size = x_train.shape[0]
+        self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
+        self.max_iter = int(epochs * self.iter_per_epoch)
+        self.current_iter = 0
+        self.current_epoch = 0
+
+        self.train_loss_list = []
+        self.train_acc_list = []
+        self.test_acc_list = []
+
+        if callback is not None and not callable(callback):
+            raise TypeError(f"Trainer: expected a callable for callback; "
+                            f"got {type(callback).__name__}")
+        self.progress = progress
+        self.callback = callback
+        self.stop_on_nonfinite = stop_on_nonfinite
+        self._bar = None
+
+    def _print(self, line):
+        if self._bar is not None:
+            self._bar.write(line)
+        else:
+            print(line)
+
+    def train_step(self):
+        """One step: sample a batch, update, record the loss; evaluate at epoch starts."""
+        with _one_blas_thread():
+            self._step()
+
+    def _step(self):
+        batch_mask = np.random.choice(self.train_size, self.batch_size)
+        x_batch = self.x_train[batch_mask]
+        t_batch = self.t_train[batch_mask]
+
+        grads = self.network.gradient(x_batch, t_batch)
+        self.optimizer.update(self.network.params, grads)
+
+        loss = self.network.loss(x_batch, t_batch)
+        self.train_loss_list.append(loss)
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"loss {float(loss):.4f}", refresh=False)
+            self._bar.update(1)
+        elif self.verbose:
+            print("train loss:" + str(loss))
+        if self.stop_on_nonfinite and not np.isfinite(loss):
+            self._diverged(loss)
+
+        if self.current_iter % self.iter_per_epoch == 0:
+            self.current_epoch += 1
+
+            x_train_sample, t_train_sample = self.x_train, self.t_train
+            x_test_sample, t_test_sample = self.x_test, self.t_test
+            if self.evaluate_sample_num_per_epoch is not None:
+                t = self.evaluate_sample_num_per_epoch
+                x_train_sample, t_train_sample = self.x_train[:t], self.t_train[:t]
+                x_test_sample, t_test_sample = self.x_test[:t], self.t_test[:t]
+
+            train_acc = self.network.accuracy(x_train_sample, t_train_sample)
+            test_acc = self.network.accuracy(x_test_sample, t_test_sample)
+            self.train_acc_list.append(train_acc)
+            self.test_acc_list.append(test_acc)
+
+            if self.verbose:
+                self._print("=== epoch:" + str(self.current_epoch) + ", train acc:"
+                            + str(train_acc) + ", test acc:" + str(test_acc) + " ===")
+            if self.callback is not None:
+                self.callback(self)
+        self.current_iter += 1
+
+    def _diverged(self, loss):
+        msg = (f"Trainer: the training loss became {loss} at iteration {self.current_iter} "
+               f"(epoch {self.current_epoch}); training stopped. Try a smaller learning "
+               f"rate (optimizer_param), or pass stop_on_nonfinite=False to train on as "
+               f"the book does")
+        raise TrainingDiverged(msg, loss, self.current_iter, self.current_epoch, self)
+
+    def train(self):
+        """Run ``max_iter`` steps, then evaluate on the full test set."""
+        with _one_blas_thread():
+            if self.progress:
+                self._bar = _make_bar(self.max_iter)
+            try:
+                for i in range(self.max_iter):
+                    self._step()
+            finally:
+                if self._bar is not None:
+                    self._bar.close()
+                    self._bar = None
+            test_acc = self.network.accuracy(self.x_test, self.t_test)
+
+        if self.verbose:
+            print("=============== Final Test Accuracy ===============")
+            print("test acc:" + str(test_acc))
