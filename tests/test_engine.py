@@ -423,3 +423,54 @@ def test_convnet_same_bits_on_1_and_2_threads():
         with dlcore.threads(n):
             res.append(run())
     assert_same_bits(res)
+
+
+def _train(net_factory, fused, capsys, **kw):
+    from dlcore.trainer import Trainer
+    rng = np.random.RandomState(0)
+    xtr, ttr = rng.rand(60, 784).astype(np.float32), rng.randint(0, 10, 60).astype(np.uint8)
+    xte, tte = rng.rand(40, 784).astype(np.float32), rng.randint(0, 10, 40).astype(np.uint8)
+    np.random.seed(3)
+    net = net_factory()
+    if kw.pop("conv", False):
+        xtr, xte = xtr.reshape(-1, 1, 28, 28), xte.reshape(-1, 1, 28, 28)
+    tr = Trainer(net, xtr, ttr, xte, tte, epochs=2, mini_batch_size=20, fused=fused, **kw)
+    tr.train()
+    out = capsys.readouterr().out
+    return tr, out, np.random.rand()
+
+
+def test_trainer_uses_fused_path_with_identical_output(capsys):
+    from dlcore.multi_layer_net_extend import MultiLayerNetExtend
+
+    def factory():
+        return MultiLayerNetExtend(784, [30, 20], 10, use_dropout=True, dropout_ration=0.2,
+                                   use_batchnorm=True)
+    kw = dict(optimizer="Adam", optimizer_param={"lr": 0.01})
+    a, out_a, rng_a = _train(factory, False, capsys, **kw)
+    b, out_b, rng_b = _train(factory, "auto", capsys, **kw)
+    assert a._fused is None and b._fused is not None
+    assert out_b == out_a and "train loss:" in out_a  # same lines, same digits
+    assert rng_a == rng_b  # the same draws from numpy's global RNG
+    assert b.train_loss_list == a.train_loss_list and b.test_acc_list == a.test_acc_list
+    for k in a.network.params:
+        np.testing.assert_array_equal(b.network.params[k], a.network.params[k])
+
+
+def test_trainer_fused_convnet_and_opt_out(capsys):
+    from dlcore.simple_convnet import SimpleConvNet
+    from dlcore.two_layer_net import TwoLayerNet
+    kw = dict(optimizer="SGD", optimizer_param={"lr": 0.1}, conv=True)
+    a, _, _ = _train(lambda: SimpleConvNet(conv_param={"filter_num": 4, "filter_size": 5,
+                                                       "pad": 0, "stride": 1}), False, capsys, **kw)
+    b, _, _ = _train(lambda: SimpleConvNet(conv_param={"filter_num": 4, "filter_size": 5,
+                                                       "pad": 0, "stride": 1}), True, capsys, **kw)
+    assert b._fused is not None
+    assert_close(np.array(b.train_loss_list), np.array(a.train_loss_list), np.float64, scale=3.0)
+
+    class Custom(TwoLayerNet):  # a user subclass may override gradient: never fused
+        pass
+    c, _, _ = _train(lambda: Custom(784, 10, 10), "auto", capsys)
+    assert c._fused is None
+    with pytest.raises(NotFusable):
+        _train(lambda: Custom(784, 10, 10), True, capsys)
