@@ -246,9 +246,12 @@ def dlcore_grads(net, x, t):
 def check_close(name, got, ref, dt, what):
     """Arrays equal within the dtype's tolerance (atol scaled to the reference's size)."""
     rtol = 1e-9 if dt == np.float64 else 2e-3
+    # atol: rtol x the largest reference value of the whole set (a bias right before batch
+    # norm has a zero gradient in exact arithmetic: its values are rounding noise)
+    top = max(float(np.abs(np.asarray(v, np.float64)).max()) for v in ref.values())
     for k in ref:
         r, g = np.asarray(ref[k], np.float64), np.asarray(got[k], np.float64)
-        scale = max(np.abs(r).max(), 1e-30)
+        scale = max(np.abs(r).max(), 1e-3 * top, 1e-30)
         if r.shape != g.shape or not np.allclose(g, r, rtol=rtol, atol=rtol * scale):
             err = np.abs(g - r).max() / scale if r.shape == g.shape else "shape"
             raise AssertionError(f"{name} {what} {k}: differs from numpy (max err/scale {err})")
@@ -335,7 +338,7 @@ class Group:
         ft = FusedTrainer(net, opt, dropout=mode, seed=11)
         if self.infer:
             ft.gradient(x[:w["batch"]], t[:w["batch"]])  # builds the engine at the train batch
-            for k, v in self.params.items():  # undo nothing: gradient does not update
+            for k, v in self.params.items():  # gradient() leaves the weights as they are
                 np.testing.assert_array_equal(net.params[k], v.astype(self.dt))
             self._check_scores("fused", ft.predict(x[:self.ref_scores.shape[0]]))
             b = w["infer_batch"]
@@ -456,7 +459,8 @@ def run(args):
             t0 = time.perf_counter()
             g = Group(wname, w, dt, data, impls, torch_mod)
             for k, v in g.skipped.items():
-                notes[f"{wname} {np.dtype(dt).name} {k}"] = v
+                if not v.startswith("RuntimeError: no dropout"):
+                    notes[f"{wname} {np.dtype(dt).name} {k}"] = v
             if not g.cases:
                 continue
             n = w.get("infer") or w["batch"]
@@ -530,7 +534,9 @@ def main(argv=None):
         header = (f"CPU {cpu}, {info['cores']} cores; FMA peak per core (GFLOP/s): {peak}; "
                   f"OpenBLAS kernels: {kern}; numpy {np.__version__}, torch {info['torch']}, "
                   f"dlcore {info['dlcore']['version']} ({info['dlcore']['kernel_path']}); "
-                  f"data: {source}. Median ms per step (train) or per pass (inference).")
+                  f"data: {source}. Median ms per step (train) or per pass (inference); "
+                  "GFLOP/s counts the nominal 3x forward flop of a train step (the fused step "
+                  "skips the first layer's dx, so it does less), 1x for inference.")
         (HERE / "results" / f"{args.out}.md").write_text(header + "\n\n" + md + "\n")
         print()
         print(header)

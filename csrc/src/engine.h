@@ -16,6 +16,9 @@
 #define DL_ENGINE_MAX_OPS 64
 #define DL_ENGINE_CHUNK 8192 /* elements per chunk of the one-pass optimizer update */
 #define DL_ENGINE_PBLK 1     /* samples per partial sum of the pool-fused conv backward */
+/* The one-pass update forks from this many parameters (W1's 40k stay serial: a fork costs
+ * more than the ~5 us pass; W4's 1.9M split), see DL_OWN_GEMM_FORK_FLOP in common.h. */
+#define DL_ENGINE_UPDATE_FORK 262144
 
 /* Layout of a 4-D activation (conv outputs are NHWC, everything else NCHW / flat). */
 enum { DL_LAYOUT_NCHW = 0, DL_LAYOUT_NHWC = 1 };
