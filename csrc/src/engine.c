@@ -192,9 +192,10 @@ dl_status dl_engine_finish(dl_engine *e)
         }
         if (op->kind == DL_EOP_CONV) {
             const dl_index K = op->C * op->fh * op->fw;
-            op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * K) * el);
+            /* + 32: the pool-fused backward reads 32 lanes from each row (K <= 32) */
+            op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * K + 32) * el);
             if (!op->col) return DL_ERR_NOMEM;
-            if (!op->need_dx && K <= 25) { /* pool-fused backward (engine.inc, ENG_PK) */
+            if (!op->need_dx && K <= 32) { /* pool-fused backward (engine.inc) */
                 const dl_index nblk = (cap + DL_ENGINE_PBLK - 1) / DL_ENGINE_PBLK;
                 op->part = eng_alloc(e, (size_t)(nblk * op->M * (K + 1)) * el);
                 if (!op->part) return DL_ERR_NOMEM;
