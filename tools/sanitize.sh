@@ -72,7 +72,25 @@ if [ $# -eq 0 ]; then
 fi
 # Run from the repository root so that tests/ and its conftest are found, but import the
 # installed (sanitized) dlcore, never src/: the tests do not put src/ on sys.path.
+# Reports go to files (log_path), so that those of child processes (the crash-isolated
+# corpus, kill tests) and of tests whose stderr pytest captures are seen too.
+# allocator_may_return_null=1: an impossible allocation (tests ask numpy and pickle for
+# some on purpose) returns NULL, i.e. Python's MemoryError, as without ASan.
+reports=$out/reports
+rm -rf "$reports"
+mkdir -p "$reports"
+status=0
 LD_PRELOAD=$libasan \
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:halt_on_error=1:abort_on_error=1} \
-  "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_may_return_null=1:log_path=$reports/asan} \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan \
+  "$venv/bin/python" -m pytest -p no:cacheprovider "$@" || status=$?
+if compgen -G "$reports/*" >/dev/null; then
+  echo "sanitize: sanitizer reports:" >&2
+  for f in "$reports"/*; do echo "== $f" >&2; cat "$f" >&2; done
+  exit 1
+fi
+if [ "$status" -ne 0 ]; then
+  echo "sanitize: pytest failed (exit $status) without a sanitizer report" >&2
+  exit "$status"
+fi
 echo "sanitize: clean (no ASan/UBSan report)"

@@ -10,8 +10,10 @@ global, before the ``REDUCE`` that would call it).
 What ``save_params`` writes is an ordinary pickle (default protocol), so plain
 ``pickle.load`` reads it.
 """
+import io
 import os
 import pickle
+import pickletools
 
 import numpy as np
 
@@ -80,9 +82,36 @@ class RestrictedUnpickler(pickle.Unpickler):
             "file never needs")
 
 
-def _restricted_load(f, source):
+def _prescan(data, source):
+    """Walk the opcodes of ``data`` (pure Python, no objects built) and refuse a stream whose
+    length fields promise more bytes than it holds, whose frames overrun it, or whose memo
+    indices are out of all proportion: CPython's unpickler allocates a declared length (or
+    grows its memo to an index) *before* it reads, so a few corrupt bytes could otherwise
+    request exabytes."""
+    ops = 0
     try:
-        return RestrictedUnpickler(f, source=source).load()
+        for op, arg, pos in pickletools.genops(data):
+            ops += 1
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and not 0 <= int(arg) <= ops:
+                raise pickle.UnpicklingError(f"{source} is not a valid pickle (memo index "
+                                             f"{arg} at byte {pos})")
+            if op.name == "FRAME" and int(arg) > len(data) - pos:
+                raise pickle.UnpicklingError(f"{source} is not a valid pickle (a frame of "
+                                             f"{arg} bytes at byte {pos} overruns the data)")
+    except pickle.UnpicklingError:
+        raise
+    except Exception as e:  # pickletools: truncated data, bad opcodes, bad lengths
+        raise pickle.UnpicklingError(f"{source} is not a valid pickle (corrupt or truncated: "
+                                     f"{type(e).__name__}: {e})") from None
+
+
+def _restricted_load(f, source):
+    data = f.read()  # bounded by the file: every length is then checked against it
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"expected a binary file; {source} gave {type(data).__name__}")
+    _prescan(data, source)
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), source=source).load()
     except RefusedPickle:
         raise
     except Exception as e:  # truncated or corrupt data: EOFError, ValueError, KeyError, ...

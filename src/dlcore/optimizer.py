@@ -41,9 +41,10 @@ def _kernel_views(who, p, g, *state):
         # float loop); a C kernel must not silently drop an imaginary part
         raise TypeError(f"{who}: expected real numeric gradients; got {describe(g)} for a "
                         f"{p.dtype} parameter")
-    if g.shape != p.shape or np.result_type(p, g) != p.dtype:
-        # a wider gradient (float64 for a float32 parameter) makes the book's statements
-        # compute in the wider type: the numpy path reproduces that
+    if g.shape != p.shape or g.dtype != p.dtype:
+        # another gradient dtype changes where the book's statements round: a wider one
+        # (float64 for float32 p) computes in the wider type, a narrower one (float16, ints)
+        # squares or scales g in its own type first; the numpy path reproduces both
         return None
     if not all(isinstance(s, np.ndarray) and s.flags.aligned and s.flags.writeable
                for s in state):
