@@ -1,6 +1,21 @@
 /* blas.c - binds dl_cblas_gemm_* to the configured BLAS (see blas.h). */
 #include "blas.h"
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int dl_own_gemm = -1;
+
+int dl_gemm_own(void)
+{
+    if (dl_own_gemm < 0) {
+        const char *v = getenv("DLCORE_GEMM");
+        dl_own_gemm = !(v && strcmp(v, "blas") == 0);
+    }
+    return dl_own_gemm;
+}
+
+void dl_set_gemm_own(int own) { dl_own_gemm = own ? 1 : 0; }
 
 #if defined(DL_WITH_OPENBLAS) || defined(DL_WITH_CBLAS)
 #define DL_HAVE_BLAS 1

@@ -28,6 +28,12 @@
  * flop each; the count is a power of two and depends only on the shape. */
 #define DL_GEMM_MAX_BLOCKS 8
 #define DL_GEMM_MIN_BLOCK_FLOP 2000000.0
+/* Products on dlcore's own tiled kernels fork (one row block per thread) only from this many
+ * flop: ~150 us of one core in f64. Below it a fork/join and the idle pool's spinning cost more
+ * than the second core saves on this 2-core machine class: the suite measured W1's fused step
+ * (its GEMMs are 7.8 MFLOP) at 0.17 ms on 1 thread and 0.27 ms on 2 with a 2 MFLOP threshold
+ * (benchmarks/suite.py, W1 thr=2); W4's and W5's products (86-540 MFLOP) still split. */
+#define DL_OWN_GEMM_FORK_FLOP 16000000.0
 
 #define DL_CAT_(a, b) a##b
 #define DL_CAT(a, b) DL_CAT_(a, b)

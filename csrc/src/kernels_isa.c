@@ -4,7 +4,8 @@
  * and include this file, and CMake compiles each with its own -march. Each template in tmpl/
  * is included twice, for double and for float, and names its functions KFN(op) =
  * dl_<op>_<f32|f64>_<isa>; dispatch.c picks one table of them at run time.
- * Template macros: T (element type), ACC (accumulator, double for both), TSFX (f32|f64).
+ * Template macros: T (element type), ACC (accumulator, double for both), TSFX (f32|f64),
+ * DL_F64 (1 for double, 0 for float: selects intrinsics).
  */
 #include "common.h"
 #include "blas.h"
@@ -19,19 +20,23 @@
 #define T double
 #define ACC double
 #define TSFX f64
+#define DL_F64 1
 #define TMATH(fn) fn
 #include "tmpl/all.inc"
 #undef T
 #undef ACC
 #undef TSFX
+#undef DL_F64
 #undef TMATH
 
 #define T float
 #define ACC double
 #define TSFX f32
+#define DL_F64 0
 #define TMATH(fn) fn##f
 #include "tmpl/all.inc"
 #undef T
 #undef ACC
 #undef TSFX
+#undef DL_F64
 #undef TMATH

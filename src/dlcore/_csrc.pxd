@@ -1,5 +1,5 @@
 # _csrc.pxd - Cython view of csrc/include/dlcore/dlcore.h (keep in step with kernels.def).
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 cdef extern from "dlcore/dlcore.h" nogil:
     ctypedef Py_ssize_t dl_index
@@ -19,6 +19,8 @@ cdef extern from "dlcore/dlcore.h" nogil:
     const char *dl_isa_name(dl_isa isa) noexcept
     const char *dl_blas_backend() noexcept
     const char *dl_blas_core() noexcept
+    int dl_gemm_own() noexcept
+    void dl_set_gemm_own(int own) noexcept
     int dl_openmp_enabled() noexcept
     int dl_get_max_threads() noexcept
     void dl_set_num_threads(int n) noexcept
@@ -104,3 +106,27 @@ cdef extern from "dlcore/dlcore.h" nogil:
     void dl_pool_forward_f32(float *out, int64_t *arg_max, const float *x, dl_index N, dl_index C, dl_index H, dl_index W, dl_index ph, dl_index pw, dl_index stride, dl_index oh, dl_index ow) noexcept
     dl_status dl_pool_backward_f64(double *dx, dl_index *bad, const double *dout, const int64_t *arg_max, dl_index N, dl_index C, dl_index H, dl_index W, dl_index ph, dl_index pw, dl_index stride, dl_index oh, dl_index ow) noexcept
     dl_status dl_pool_backward_f32(float *dx, dl_index *bad, const float *dout, const int64_t *arg_max, dl_index N, dl_index C, dl_index H, dl_index W, dl_index ph, dl_index pw, dl_index stride, dl_index oh, dl_index ow) noexcept
+
+
+    # fused engine (engine.c, tmpl/engine.inc)
+    ctypedef struct dl_engine:
+        pass
+    dl_engine *dl_engine_new(int elem, dl_index cap, dl_index C, dl_index H, dl_index W) noexcept
+    dl_status dl_engine_add(dl_engine *e, int kind, const dl_index *iargs, const double *dargs) noexcept
+    dl_status dl_engine_finish(dl_engine *e) noexcept
+    dl_status dl_engine_bind(dl_engine *e, int op, int slot, void *ptr, dl_index n) noexcept
+    dl_status dl_engine_set_optimizer(dl_engine *e, int opt, double weight_decay) noexcept
+    void dl_engine_set_rng(dl_engine *e, int mode, double (*next_double)(void *) noexcept nogil, void *state, uint64_t seed) noexcept
+    dl_index dl_engine_classes(const dl_engine *e) noexcept
+    dl_index dl_engine_capacity(const dl_engine *e) noexcept
+    const uint8_t *dl_engine_mask(const dl_engine *e, int op) noexcept
+    void dl_engine_free(dl_engine *e) noexcept
+    long long dl_engine_alloc_count() noexcept
+    dl_status dl_engine_forward_f64(dl_engine *e, double *logits, double *loss, dl_index *bad, const void *x, int x_type, const void *t, int t_type, dl_index N, int mode) noexcept
+    dl_status dl_engine_forward_f32(dl_engine *e, float *logits, double *loss, dl_index *bad, const void *x, int x_type, const void *t, int t_type, dl_index N, int mode) noexcept
+    dl_status dl_engine_backward_f64(dl_engine *e) noexcept
+    dl_status dl_engine_backward_f32(dl_engine *e) noexcept
+    dl_status dl_engine_update_f64(dl_engine *e, double a, double b, double c, double d) noexcept
+    dl_status dl_engine_update_f32(dl_engine *e, double a, double b, double c, double d) noexcept
+    dl_status dl_engine_predict_f64(dl_engine *e, double *logits, const void *x, int x_type, dl_index N) noexcept
+    dl_status dl_engine_predict_f32(dl_engine *e, float *logits, const void *x, int x_type, dl_index N) noexcept

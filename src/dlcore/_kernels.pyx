@@ -5,7 +5,7 @@
 # (a mismatch here is a bug in dlcore, reported as ValueError rather than a crash), releases
 # the GIL and calls the f32 or f64 kernel. Outputs are allocated by the caller. The groups of
 # kernels live in the _k_*.pxi files included at the end.
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from cython cimport floating
 from dlcore._csrc cimport *
 
@@ -35,6 +35,13 @@ def blas_backend():
 
 def blas_core():
     return dl_blas_core().decode()
+
+
+def gemm_own(own=None):
+    """Whether dlcore's own tiled GEMM replaces the BLAS where it applies (set it with own)."""
+    if own is not None:
+        dl_set_gemm_own(1 if own else 0)
+    return bool(dl_gemm_own())
 
 
 def openmp_enabled():
@@ -76,3 +83,4 @@ include "_k_core.pxi"
 include "_k_optim.pxi"
 include "_k_norm.pxi"
 include "_k_conv.pxi"
+include "_k_engine.pxi"

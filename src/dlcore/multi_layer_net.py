@@ -28,6 +28,36 @@ def _init_scale(weight_init_std, fan_in):
     return weight_init_std
 
 
+def _init_weights(net, weight_init_std):
+    """W_i = scale * randn(fan_in, fan_out) in order W1, W2, ... (the book's draws), b_i = 0;
+    shared by MultiLayerNet and MultiLayerNetExtend."""
+    all_size_list = [net.input_size] + list(net.hidden_size_list) + [net.output_size]
+    for idx in range(1, len(all_size_list)):
+        scale = _init_scale(weight_init_std, all_size_list[idx - 1])
+        net.params['W' + str(idx)] = _nets.draw(
+            scale, (all_size_list[idx - 1], all_size_list[idx]), net.dtype)
+        net.params['b' + str(idx)] = _nets.zeros(all_size_list[idx], net.dtype)
+
+
+def _weight_decay(net):
+    """0.5 * lambda * sum(W_i ** 2) over every W_i, the output layer's included."""
+    weight_decay = 0
+    if net.weight_decay_lambda == 0:  # the book adds 0.0 here; skip the pass over W
+        return weight_decay
+    for idx in range(1, net.hidden_layer_num + 2):
+        W = net.params['W' + str(idx)]
+        weight_decay += 0.5 * net.weight_decay_lambda * np.sum(W ** 2)
+    return weight_decay
+
+
+def _accuracy(net, x, t, predict):
+    """Fraction of argmax hits of predict(x) as a numpy float64; t: labels or one-hot,
+    checked against x's batch before predicting (see _nets.accuracy_targets)."""
+    t = _nets.accuracy_targets(x, t, f"{net._who}.accuracy")
+    y = np.argmax(predict(x), axis=1)
+    return np.sum(y == t) / float(np.shape(x)[0])
+
+
 def _activation_class(activation, who):
     classes = {'sigmoid': Sigmoid, 'relu': Relu}
     try:
@@ -105,12 +135,7 @@ class MultiLayerNet:
         self.last_layer = SoftmaxWithLoss()
 
     def __init_weight(self, weight_init_std):
-        all_size_list = [self.input_size] + list(self.hidden_size_list) + [self.output_size]
-        for idx in range(1, len(all_size_list)):
-            scale = _init_scale(weight_init_std, all_size_list[idx - 1])
-            self.params['W' + str(idx)] = _nets.draw(
-                scale, (all_size_list[idx - 1], all_size_list[idx]), self.dtype)
-            self.params['b' + str(idx)] = _nets.zeros(all_size_list[idx], self.dtype)
+        _init_weights(self, weight_init_std)
 
     def predict(self, x):
         """Raw class scores (no softmax)."""
@@ -120,13 +145,7 @@ class MultiLayerNet:
         return x
 
     def _weight_decay(self):
-        weight_decay = 0
-        if self.weight_decay_lambda == 0:  # the book adds 0.0 here; skip the pass over W
-            return weight_decay
-        for idx in range(1, self.hidden_layer_num + 2):
-            W = self.params['W' + str(idx)]
-            weight_decay += 0.5 * self.weight_decay_lambda * np.sum(W ** 2)
-        return weight_decay
+        return _weight_decay(self)
 
     def loss(self, x, t):
         """Softmax cross-entropy plus the weight-decay term."""
@@ -135,10 +154,7 @@ class MultiLayerNet:
 
     def accuracy(self, x, t):
         """Fraction of argmax hits (numpy float64); t: labels or one-hot."""
-        t = _nets.accuracy_targets(x, t, f"{self._who}.accuracy")
-        y = self.predict(x)
-        y = np.argmax(y, axis=1)
-        return np.sum(y == t) / float(np.shape(x)[0])
+        return _accuracy(self, x, t, self.predict)
 
     def numerical_gradient(self, x, t):
         """Central differences (h=1e-4) of the loss for every W and b."""

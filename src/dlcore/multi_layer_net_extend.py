@@ -17,7 +17,8 @@ import numpy as np
 from .layers import *  # noqa: F401,F403  (the book's star-import surface)
 from .layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 from .gradient import numerical_gradient
-from .multi_layer_net import _activation_class, _check_sizes, _init_scale
+from .multi_layer_net import (_accuracy, _activation_class, _check_sizes, _init_weights,
+                              _weight_decay)
 from . import _nets
 
 
@@ -79,12 +80,7 @@ class MultiLayerNetExtend:
         self.last_layer = SoftmaxWithLoss()
 
     def __init_weight(self, weight_init_std):
-        all_size_list = [self.input_size] + list(self.hidden_size_list) + [self.output_size]
-        for idx in range(1, len(all_size_list)):
-            scale = _init_scale(weight_init_std, all_size_list[idx - 1])
-            self.params['W' + str(idx)] = _nets.draw(
-                scale, (all_size_list[idx - 1], all_size_list[idx]), self.dtype)
-            self.params['b' + str(idx)] = _nets.zeros(all_size_list[idx], self.dtype)
+        _init_weights(self, weight_init_std)
 
     def predict(self, x, train_flg=False):
         """Raw class scores; ``train_flg`` goes to the Dropout/BatchNorm layers."""
@@ -97,13 +93,7 @@ class MultiLayerNetExtend:
         return x
 
     def _weight_decay(self):
-        weight_decay = 0
-        if self.weight_decay_lambda == 0:  # the book adds 0.0 here; skip the pass over W
-            return weight_decay
-        for idx in range(1, self.hidden_layer_num + 2):
-            W = self.params['W' + str(idx)]
-            weight_decay += 0.5 * self.weight_decay_lambda * np.sum(W ** 2)
-        return weight_decay
+        return _weight_decay(self)
 
     def loss(self, x, t, train_flg=False):
         """Softmax cross-entropy plus weight decay; test mode unless ``train_flg``."""
@@ -112,10 +102,7 @@ class MultiLayerNetExtend:
 
     def accuracy(self, X, T):
         """Fraction of argmax hits in test mode (numpy float64); T: labels or one-hot."""
-        T = _nets.accuracy_targets(X, T, f"{self._who}.accuracy")
-        Y = self.predict(X, train_flg=False)
-        Y = np.argmax(Y, axis=1)
-        return np.sum(Y == T) / float(np.shape(X)[0])
+        return _accuracy(self, X, T, lambda x: self.predict(x, train_flg=False))
 
     def numerical_gradient(self, X, T):
         """Central differences (h=1e-4) of the training-mode loss (every evaluation redraws

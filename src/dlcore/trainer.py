@@ -31,6 +31,15 @@ Beyond the book (keyword-only):
   data, network class and optimizer settings the resumed run reproduces the uninterrupted
   one bit for bit (numpy's RNG state is part of the checkpoint).
 
+- ``fused="auto"``: when the network is one of dlcore's book networks (exact class) and the
+  optimizer one of dlcore's, each step's gradient and update run on the fused C engine
+  (:class:`dlcore.engine.FusedTrainer`: one C call per half, no per-layer Python, no
+  allocation per step, dropout masks from numpy's global RNG in the book's order), and so
+  does the post-update loss where the book computes it in test mode without weight decay.
+  Same printed lines, lists and RNG stream as the per-layer path, the same numbers up to
+  float64 rounding. ``fused=False`` always takes the per-layer path; ``fused=True`` raises
+  :class:`dlcore.engine.NotFusable` when the engine does not apply.
+
 Bad arguments raise ValueError/TypeError naming them (the book fails later, or divides by
 zero): data without a batch axis, targets whose length differs from the inputs', an empty
 training or test set, a batch size or ``evaluate_sample_num_per_epoch`` below 1, negative or
@@ -177,7 +186,7 @@ class Trainer:
                  optimizer='SGD', optimizer_param={'lr': 0.01},
                  evaluate_sample_num_per_epoch=None, verbose=True, *,
                  progress=False, callback=None, stop_on_nonfinite=True,
-                 checkpoint_dir=None, checkpoint_every=1, resume_from=None):
+                 checkpoint_dir=None, checkpoint_every=1, resume_from=None, fused="auto"):
         _check_arguments(x_train, t_train, x_test, t_test, epochs, mini_batch_size,
                          evaluate_sample_num_per_epoch)
         self.network = network
@@ -216,6 +225,13 @@ class Trainer:
         self.callback = callback
         self.stop_on_nonfinite = stop_on_nonfinite
         self._bar = None
+        if fused not in ("auto", True, False):
+            raise ValueError(f"Trainer: expected fused='auto', True or False; got {fused!r}")
+        self.fused = fused
+        self._fused = None
+        self._fused_loss = False
+        if fused is True:
+            self._fused_trainer(strict=True)
 
         if isinstance(checkpoint_every, (bool, np.bool_)) or not isinstance(
                 checkpoint_every, numbers.Real) or not 0 < checkpoint_every < float("inf"):
@@ -241,15 +257,49 @@ class Trainer:
         with _one_blas_thread():
             self._step()
 
+    def _fused_trainer(self, strict=False):
+        """The FusedTrainer for this network and optimizer, or None (per-layer path)."""
+        if self.fused is False:
+            return None
+        if self._fused is not None:
+            return self._fused
+        from . import engine
+        from .two_layer_net import TwoLayerNet
+        from .multi_layer_net import MultiLayerNet
+        from .multi_layer_net_extend import MultiLayerNetExtend
+        from .simple_convnet import SimpleConvNet
+        from .deep_convnet import DeepConvNet
+        test_mode_loss = (TwoLayerNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet)
+        try:
+            if type(self.network) not in test_mode_loss + (DeepConvNet,):
+                raise engine.NotFusable(f"{type(self.network).__name__} is not one of "
+                                        "dlcore's book networks")
+            ft = engine.FusedTrainer(self.network, self.optimizer)
+        except engine.NotFusable:
+            if strict:
+                raise
+            self.fused = False
+            return None
+        self._fused = ft
+        self._fused_loss = (type(self.network) in test_mode_loss and
+                            not getattr(self.network, "weight_decay_lambda", 0))
+        return ft
+
     def _step(self):
         batch_mask = np.random.choice(self.train_size, self.batch_size)
         x_batch = self.x_train[batch_mask]
         t_batch = self.t_train[batch_mask]
 
-        grads = self.network.gradient(x_batch, t_batch)
-        self.optimizer.update(self.network.params, grads)
-
-        loss = self.network.loss(x_batch, t_batch)
+        ft = self._fused_trainer()
+        if ft is not None:  # the same step on the fused engine (see the module docstring)
+            ft.gradient(x_batch, t_batch)
+            ft.update()
+            loss = ft.loss(x_batch, t_batch) if self._fused_loss else \
+                self.network.loss(x_batch, t_batch)
+        else:
+            grads = self.network.gradient(x_batch, t_batch)
+            self.optimizer.update(self.network.params, grads)
+            loss = self.network.loss(x_batch, t_batch)
         self.train_loss_list.append(loss)
         if self._bar is not None:
             self._bar.set_postfix_str(f"loss {float(loss):.4f}", refresh=False)

@@ -60,4 +60,5 @@ void run_core_tests(void);
 void run_optim_tests(void);
 void run_batchnorm_tests(void);
 void run_conv_tests(void);
+void run_engine_tests(void);
 #endif

@@ -35,6 +35,7 @@ int main(int argc, char **argv)
     run_optim_tests();
     run_batchnorm_tests();
     run_conv_tests();
+    run_engine_tests();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }

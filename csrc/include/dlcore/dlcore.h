@@ -45,11 +45,70 @@ int dl_isa_supported(dl_isa isa);    /* 1 when this build has the path and the C
 const char *dl_isa_name(dl_isa isa); /* "baseline", "avx2", "avx512" */
 const char *dl_blas_backend(void);   /* "scipy-openblas32", "cblas" or "reference" */
 const char *dl_blas_core(void);      /* the BLAS's kernel name (e.g. "Haswell"), or "n/a" */
+/* 1 (default; 0 with DLCORE_GEMM=blas): products whose shape dlcore's own register-tiled
+ * kernel handles (AVX2/AVX-512 paths) use it instead of the BLAS. Not while kernels run. */
+int dl_gemm_own(void);
+void dl_set_gemm_own(int own);
 int dl_openmp_enabled(void);         /* 1 when compiled with OpenMP */
 int dl_get_max_threads(void);        /* the team size the next kernel would use */
 void dl_set_num_threads(int n);      /* n >= 1; no-op without OpenMP */
 const char *dl_status_str(dl_status s);
 const char *dl_version(void);
+
+/* ---- fused training engine (engine.c; the step is the templated engine_* kernels) ----
+ * Build: dl_engine_new, one dl_engine_add per layer in forward order, dl_engine_finish
+ * (allocates every workspace: nothing is allocated per step afterwards), then bind the
+ * caller's parameter / gradient / state arrays with dl_engine_bind. A step is
+ * dl_engine_forward_<T> (train mode) + dl_engine_backward_<T> (gradients into the bound
+ * gradient arrays) + dl_engine_update_<T> (the optimizer over every parameter in one pass);
+ * the three may be called separately (e.g. an all-reduce between backward and update). */
+typedef struct dl_engine dl_engine;
+typedef enum dl_eop_kind {
+    DL_EOP_AFFINE = 1,    /* iargs: M (output features)                              */
+    DL_EOP_RELU = 2,
+    DL_EOP_SIGMOID = 3,
+    DL_EOP_DROPOUT = 4,   /* dargs: ratio, inverted (0: the book's dropout)          */
+    DL_EOP_BATCHNORM = 5, /* dargs: momentum, eps; 2-D input only                      */
+    DL_EOP_CONV = 6,      /* iargs: FN, fh, fw, stride, pad                            */
+    DL_EOP_POOL = 7       /* iargs: ph, pw, stride (max pooling, no padding)           */
+} dl_eop_kind;
+typedef enum dl_eslot {   /* what dl_engine_bind binds */
+    DL_SLOT_P0 = 0, DL_SLOT_P1 = 1,   /* W / gamma, b / beta (updated in place)           */
+    DL_SLOT_G0 = 2, DL_SLOT_G1 = 3,   /* their gradients (written by backward)            */
+    DL_SLOT_S1_0 = 4, DL_SLOT_S1_1 = 5, /* first optimizer state of P0 / P1 (v, h, m)     */
+    DL_SLOT_S2_0 = 6, DL_SLOT_S2_1 = 7, /* second state (Adam's v)                        */
+    DL_SLOT_RMEAN = 8, DL_SLOT_RVAR = 9 /* batchnorm running statistics (updated in place) */
+} dl_eslot;
+typedef enum dl_eopt {
+    DL_OPT_NONE = 0, DL_OPT_SGD, DL_OPT_MOMENTUM, DL_OPT_NESTEROV, DL_OPT_ADAGRAD,
+    DL_OPT_RMSPROP, DL_OPT_ADAM
+} dl_eopt;
+typedef enum dl_erng {
+    DL_RNG_EXTERNAL = 0, /* dropout masks: u > ratio with u from next_double(state), drawn
+                            serially in the book's order (numpy's global MT19937 stream)    */
+    DL_RNG_COUNTER = 1   /* u from a hash of (seed, op, step, element): any thread count    */
+} dl_erng;
+/* Element types of the engine's inputs (x and labels/targets). */
+typedef enum dl_etype { DL_TYPE_F64 = 0, DL_TYPE_F32 = 1, DL_TYPE_U8 = 2, DL_TYPE_I64 = 3,
+                        DL_TYPE_I32 = 4, DL_TYPE_NONE = 5 } dl_etype;
+
+/* elem: 8 (float64) or 4 (float32); input per sample (C, H, W), (D, 1, 1) for flat input. */
+dl_engine *dl_engine_new(int elem, dl_index cap, dl_index C, dl_index H, dl_index W);
+dl_status dl_engine_add(dl_engine *e, int kind, const dl_index *iargs, const double *dargs);
+/* Allocates the workspaces; the last op's output width is the number of classes. */
+dl_status dl_engine_finish(dl_engine *e);
+/* Binds op `op`'s slot to `ptr` (n elements, checked against the op's size). */
+dl_status dl_engine_bind(dl_engine *e, int op, int slot, void *ptr, dl_index n);
+dl_status dl_engine_set_optimizer(dl_engine *e, int opt, double weight_decay);
+void dl_engine_set_rng(dl_engine *e, int mode, double (*next_double)(void *), void *state,
+                       uint64_t seed);
+dl_index dl_engine_classes(const dl_engine *e);
+dl_index dl_engine_capacity(const dl_engine *e);
+/* The dropout mask of op `op` from the last training forward (cap * out_n bytes), or NULL. */
+const uint8_t *dl_engine_mask(const dl_engine *e, int op);
+void dl_engine_free(dl_engine *e);
+/* Workspace allocations made by all engines so far (tests: constant across steps). */
+long long dl_engine_alloc_count(void);
 
 /* ---- kernels ---- */
 #define DL_KERNEL(ret, name, params, args) \

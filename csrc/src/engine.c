@@ -1,0 +1,303 @@
+/* engine.c - building a fused training engine: the plan, shape inference, workspace
+ * allocation, binding of the caller's arrays (not templated; the step is tmpl/engine.inc).
+ *
+ * Every workspace is allocated here, by dl_engine_finish, and counted (dl_engine_alloc_count)
+ * so that tests can check that a step allocates nothing.
+ */
+#include "common.h"
+#include "engine.h"
+
+static long long dl_engine_allocs;
+
+long long dl_engine_alloc_count(void)
+{
+    long long n;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+    n = dl_engine_allocs;
+    return n;
+}
+
+/* A zeroed, 64-byte aligned workspace owned by e (freed by dl_engine_free). */
+static void *eng_alloc(dl_engine *e, size_t bytes)
+{
+    if (e->nallocs >= (int)(sizeof e->allocs / sizeof e->allocs[0]))
+        return NULL;
+    size_t sz = (bytes + 63) / 64 * 64;
+    if (sz == 0) sz = 64;
+    void *p = aligned_alloc(64, sz);
+    if (!p) return NULL;
+    memset(p, 0, sz);
+    e->allocs[e->nallocs++] = p;
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+    dl_engine_allocs++;
+    return p;
+}
+
+dl_engine *dl_engine_new(int elem, dl_index cap, dl_index C, dl_index H, dl_index W)
+{
+    if ((elem != 4 && elem != 8) || cap < 1 || C < 1 || H < 1 || W < 1)
+        return NULL;
+    dl_engine *e = (dl_engine *)calloc(1, sizeof(dl_engine));
+    if (!e) return NULL;
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+    dl_engine_allocs++;
+    e->elem = elem;
+    e->cap = cap;
+    e->in_C = C;
+    e->in_H = H;
+    e->in_W = W;
+    e->in_n = C * H * W;
+    e->rng_mode = DL_RNG_COUNTER;
+    return e;
+}
+
+void dl_engine_free(dl_engine *e)
+{
+    if (!e) return;
+    for (int i = 0; i < e->nallocs; i++) free(e->allocs[i]);
+    free(e);
+}
+
+/* The shape flowing out of the last op added (the input when there is none). */
+static void cur_shape(const dl_engine *e, dl_index *C, dl_index *H, dl_index *W, int *layout)
+{
+    if (e->nops == 0) {
+        *C = e->in_C, *H = e->in_H, *W = e->in_W, *layout = DL_LAYOUT_NCHW;
+        return;
+    }
+    const dl_eop *p = &e->ops[e->nops - 1];
+    if (p->kind == DL_EOP_AFFINE) {
+        *C = p->M, *H = 1, *W = 1;
+    } else if (p->kind == DL_EOP_CONV) {
+        *C = p->M, *H = p->oh, *W = p->ow;
+    } else if (p->kind == DL_EOP_POOL) {
+        *C = p->C, *H = p->oh, *W = p->ow;
+    } else {
+        *C = p->C, *H = p->H, *W = p->W;
+    }
+    *layout = p->out_layout;
+}
+
+dl_status dl_engine_add(dl_engine *e, int kind, const dl_index *iargs, const double *dargs)
+{
+    if (!e || e->finished || e->nops >= DL_ENGINE_MAX_OPS) return DL_ERR_ARG;
+    dl_eop op;
+    memset(&op, 0, sizeof op);
+    op.kind = kind;
+    cur_shape(e, &op.C, &op.H, &op.W, &op.in_layout);
+    op.in_n = op.C * op.H * op.W;
+    op.out_layout = op.in_layout;
+    op.out_n = op.in_n;
+    const int flat = op.H == 1 && op.W == 1;
+    switch (kind) {
+    case DL_EOP_AFFINE:
+        if (!iargs || iargs[0] < 1) return DL_ERR_ARG;
+        /* the book flattens (C,H,W) in C order: an NHWC activation would need a transpose */
+        if (!flat && op.in_layout != DL_LAYOUT_NCHW) return DL_ERR_ARG;
+        op.M = iargs[0];
+        op.out_n = op.M;
+        op.out_layout = DL_LAYOUT_NCHW;
+        op.pn[0] = op.in_n * op.M;
+        op.pn[1] = op.M;
+        break;
+    case DL_EOP_RELU:
+    case DL_EOP_SIGMOID:
+        break;
+    case DL_EOP_DROPOUT:
+        if (!dargs || !(dargs[0] >= 0.0 && dargs[0] <= 1.0)) return DL_ERR_ARG;
+        op.ratio = dargs[0];
+        if (dargs[1] != 0) { /* inverted dropout: survivors scaled by 1/(1-p), test = x */
+            op.scale_train = dargs[0] < 1.0 ? 1.0 / (1.0 - dargs[0]) : 0.0;
+            op.scale_test = -1.0;
+        } else { /* the book's: x * mask in training, x * (1 - p) at test time */
+            op.scale_train = 1.0;
+            op.scale_test = 1.0 - dargs[0];
+        }
+        break;
+    case DL_EOP_BATCHNORM:
+        if (!dargs || !flat) return DL_ERR_ARG;
+        op.momentum = dargs[0];
+        op.eps = dargs[1];
+        op.pn[0] = op.pn[1] = op.in_n;
+        break;
+    case DL_EOP_CONV:
+        if (!iargs || iargs[0] < 1 || iargs[1] < 1 || iargs[2] < 1 || iargs[3] < 1 || iargs[4] < 0)
+            return DL_ERR_ARG;
+        op.M = iargs[0], op.fh = iargs[1], op.fw = iargs[2], op.stride = iargs[3], op.pad = iargs[4];
+        if (op.H + 2 * op.pad < op.fh || op.W + 2 * op.pad < op.fw) return DL_ERR_ARG;
+        op.oh = (op.H + 2 * op.pad - op.fh) / op.stride + 1;
+        op.ow = (op.W + 2 * op.pad - op.fw) / op.stride + 1;
+        op.out_n = op.M * op.oh * op.ow;
+        op.out_layout = DL_LAYOUT_NHWC; /* rows (n, oh, ow) of the GEMM, channels last */
+        op.pn[0] = op.M * op.C * op.fh * op.fw;
+        op.pn[1] = op.M;
+        break;
+    case DL_EOP_POOL:
+        if (!iargs || iargs[0] < 1 || iargs[1] < 1 || iargs[2] < 1 || iargs[0] * iargs[1] > 255)
+            return DL_ERR_ARG;
+        op.fh = iargs[0], op.fw = iargs[1], op.stride = iargs[2];
+        if (op.H < op.fh || op.W < op.fw) return DL_ERR_ARG;
+        op.oh = (op.H - op.fh) / op.stride + 1;
+        op.ow = (op.W - op.fw) / op.stride + 1;
+        op.out_n = op.C * op.oh * op.ow;
+        op.out_layout = DL_LAYOUT_NCHW;
+        break;
+    default:
+        return DL_ERR_ARG;
+    }
+    e->ops[e->nops++] = op;
+    return DL_OK;
+}
+
+static int has_params(int kind)
+{
+    return kind == DL_EOP_AFFINE || kind == DL_EOP_CONV || kind == DL_EOP_BATCHNORM;
+}
+
+dl_status dl_engine_finish(dl_engine *e)
+{
+    if (!e || e->finished || e->nops == 0) return DL_ERR_ARG;
+    const size_t el = (size_t)e->elem;
+    const dl_index cap = e->cap;
+    int first_param = -1;
+    for (int i = 0; i < e->nops; i++)
+        if (has_params(e->ops[i].kind)) { first_param = i; break; }
+    if (first_param < 0) return DL_ERR_ARG;
+    dl_index gmax = e->in_n;
+    for (int i = 0; i < e->nops; i++) {
+        dl_eop *op = &e->ops[i];
+        op->need_dx = i > first_param;
+        if (op->out_n > gmax) gmax = op->out_n;
+        if (op->kind == DL_EOP_RELU || op->kind == DL_EOP_SIGMOID) {
+            dl_eop *prev = i > 0 ? &e->ops[i - 1] : NULL;
+            if (prev && (prev->kind == DL_EOP_AFFINE || prev->kind == DL_EOP_CONV) && prev->act == 0) {
+                prev->act = op->kind; /* bias + activation in the GEMM's epilogue */
+                op->fused = 1;
+            }
+        }
+        /* elementwise ops work in place, except on the caller's input */
+        op->in_place = i > 0 && (op->kind == DL_EOP_RELU || op->kind == DL_EOP_SIGMOID ||
+                                 op->kind == DL_EOP_DROPOUT);
+        if (op->in_place) {
+            op->out = e->ops[i - 1].out;
+        } else {
+            op->out = eng_alloc(e, (size_t)(cap * op->out_n) * el);
+            if (!op->out) return DL_ERR_NOMEM;
+        }
+        if (op->kind == DL_EOP_CONV) {
+            const dl_index K = op->C * op->fh * op->fw;
+            /* + 32: the pool-fused backward reads 32 lanes from each row (K <= 32) */
+            op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * K + 32) * el);
+            if (!op->col) return DL_ERR_NOMEM;
+            if (!op->need_dx && K <= 32) { /* pool-fused backward (engine.inc) */
+                const dl_index nblk = (cap + DL_ENGINE_PBLK - 1) / DL_ENGINE_PBLK;
+                op->part = eng_alloc(e, (size_t)(nblk * op->M * (K + 1)) * el);
+                if (!op->part) return DL_ERR_NOMEM;
+            }
+        }
+        if (op->kind == DL_EOP_DROPOUT || op->kind == DL_EOP_POOL) {
+            op->mask = (uint8_t *)eng_alloc(e, (size_t)(cap * op->out_n));
+            if (!op->mask) return DL_ERR_NOMEM;
+        }
+        if (op->kind == DL_EOP_BATCHNORM) {
+            op->xc = eng_alloc(e, (size_t)(cap * op->in_n) * el);
+            op->xn = eng_alloc(e, (size_t)(cap * op->in_n) * el);
+            op->stat = eng_alloc(e, (size_t)(4 * op->in_n) * el);
+            if (!op->xc || !op->xn || !op->stat) return DL_ERR_NOMEM;
+        }
+    }
+    const dl_eop *last = &e->ops[e->nops - 1];
+    e->classes = last->out_n;
+    e->gmax = gmax;
+    e->probs = eng_alloc(e, (size_t)(cap * e->classes) * el);
+    e->labels = (int64_t *)eng_alloc(e, (size_t)cap * sizeof(int64_t));
+    e->xbuf = eng_alloc(e, (size_t)(cap * e->in_n) * el);
+    e->g0 = eng_alloc(e, (size_t)(cap * gmax) * el);
+    e->g1 = eng_alloc(e, (size_t)(cap * gmax) * el);
+    if (!e->probs || !e->labels || !e->xbuf || !e->g0 || !e->g1) return DL_ERR_NOMEM;
+    /* the parameter list and the chunks of the one-pass update */
+    int np = 0;
+    dl_index nchunks = 0;
+    for (int i = 0; i < e->nops; i++)
+        if (has_params(e->ops[i].kind))
+            for (int s = 0; s < 2; s++) {
+                e->params[np].op = i;
+                e->params[np].slot = s;
+                e->params[np].n = e->ops[i].pn[s];
+                nchunks += (e->ops[i].pn[s] + DL_ENGINE_CHUNK - 1) / DL_ENGINE_CHUNK;
+                np++;
+            }
+    e->nparams = np;
+    e->chunks = (dl_echunk *)eng_alloc(e, (size_t)nchunks * sizeof(dl_echunk));
+    if (!e->chunks) return DL_ERR_NOMEM;
+    int c = 0;
+    for (int k = 0; k < np; k++)
+        for (dl_index b = 0; b < e->params[k].n; b += DL_ENGINE_CHUNK) {
+            e->chunks[c].param = k;
+            e->chunks[c].begin = b;
+            e->chunks[c].end = b + DL_ENGINE_CHUNK < e->params[k].n ? b + DL_ENGINE_CHUNK : e->params[k].n;
+            c++;
+        }
+    e->nchunks = c;
+    e->finished = 1;
+    return DL_OK;
+}
+
+dl_status dl_engine_bind(dl_engine *e, int op, int slot, void *ptr, dl_index n)
+{
+    if (!e || op < 0 || op >= e->nops || !ptr) return DL_ERR_ARG;
+    dl_eop *o = &e->ops[op];
+    if (slot >= DL_SLOT_P0 && slot <= DL_SLOT_S2_1) {
+        const int s = slot & 1;
+        if (!has_params(o->kind) || n != o->pn[s]) return DL_ERR_ARG;
+        switch (slot >> 1) {
+        case 0: o->p[s] = ptr; break;
+        case 1: o->g[s] = ptr; break;
+        case 2: o->s1[s] = ptr; break;
+        default: o->s2[s] = ptr; break;
+        }
+        return DL_OK;
+    }
+    if (slot == DL_SLOT_RMEAN || slot == DL_SLOT_RVAR) {
+        if (o->kind != DL_EOP_BATCHNORM || n != o->in_n) return DL_ERR_ARG;
+        o->rs[slot - DL_SLOT_RMEAN] = ptr;
+        return DL_OK;
+    }
+    return DL_ERR_ARG;
+}
+
+dl_status dl_engine_set_optimizer(dl_engine *e, int opt, double weight_decay)
+{
+    if (!e || opt < DL_OPT_NONE || opt > DL_OPT_ADAM) return DL_ERR_ARG;
+    e->opt = opt;
+    e->wd = weight_decay;
+    return DL_OK;
+}
+
+void dl_engine_set_rng(dl_engine *e, int mode, double (*next_double)(void *), void *state,
+                       uint64_t seed)
+{
+    if (!e) return;
+    e->rng_mode = (mode == DL_RNG_EXTERNAL && next_double) ? DL_RNG_EXTERNAL : DL_RNG_COUNTER;
+    e->next_double = next_double;
+    e->rng_state = state;
+    if (mode == DL_RNG_COUNTER) {
+        e->seed = seed;
+        e->step = 0;
+    }
+}
+
+dl_index dl_engine_classes(const dl_engine *e) { return e ? e->classes : 0; }
+dl_index dl_engine_capacity(const dl_engine *e) { return e ? e->cap : 0; }
+
+const uint8_t *dl_engine_mask(const dl_engine *e, int op)
+{
+    if (!e || op < 0 || op >= e->nops || e->ops[op].kind != DL_EOP_DROPOUT) return NULL;
+    return e->ops[op].mask;
+}

@@ -1,0 +1,96 @@
+/* engine.h - the fused training engine's plan (internal; public API in dlcore.h).
+ *
+ * An engine is a small static graph: a chain of ops (affine, relu, sigmoid, dropout,
+ * batchnorm, conv, pool) ending in softmax-with-loss, built once for a batch capacity, with
+ * every activation, gradient and scratch buffer allocated by dl_engine_finish. Parameters,
+ * their gradients and optimizer states are NOT owned: they are pointers bound to the
+ * caller's arrays (the book network's params dict, the optimizer's state dicts), so that the
+ * fused and the per-layer paths read and write the same memory. The step itself
+ * (tmpl/engine.inc) allocates nothing.
+ */
+#ifndef DLCORE_ENGINE_H
+#define DLCORE_ENGINE_H
+
+#include "dlcore/dlcore.h"
+
+#define DL_ENGINE_MAX_OPS 64
+#define DL_ENGINE_CHUNK 8192 /* elements per chunk of the one-pass optimizer update */
+#define DL_ENGINE_PBLK 1     /* samples per partial sum of the pool-fused conv backward */
+/* The one-pass update forks from this many parameters (W1's 40k stay serial: a fork costs
+ * more than the ~5 us pass; W4's 1.9M split), see DL_OWN_GEMM_FORK_FLOP in common.h. */
+#define DL_ENGINE_UPDATE_FORK 262144
+
+/* Layout of a 4-D activation (conv outputs are NHWC, everything else NCHW / flat). */
+enum { DL_LAYOUT_NCHW = 0, DL_LAYOUT_NHWC = 1 };
+
+typedef struct dl_eop {
+    int kind;         /* DL_EOP_* */
+    int act;          /* activation fused into this affine/conv's epilogue (DL_EOP_RELU, ...) or 0 */
+    int fused;        /* 1: this activation op is computed by the previous op's epilogue */
+    int need_dx;      /* 0 when nothing upstream needs the input gradient (first param op) */
+    int in_place;     /* out aliases the input activation */
+    int in_layout, out_layout;
+    dl_index in_n, out_n; /* elements per sample */
+    dl_index C, H, W;     /* input (C,H,W) per sample (D,1,1 for flat inputs) */
+    dl_index M;           /* affine: output features; conv: filters (FN) */
+    dl_index fh, fw, stride, pad, oh, ow; /* conv / pool geometry (pool: fh x fw window) */
+    double ratio, scale_train, scale_test; /* dropout (scale_test < 0: identity) */
+    double momentum, eps; /* batchnorm */
+    /* bound (caller-owned) arrays: p[0] W or gamma, p[1] b or beta; g[] their gradients;
+     * s1[]/s2[] optimizer states per parameter; rs[0]/rs[1] running mean/var */
+    void *p[2], *g[2], *s1[2], *s2[2], *rs[2];
+    dl_index pn[2];       /* elements of p[0], p[1] */
+    /* engine-owned buffers */
+    void *out;            /* (cap, out_n) activation, or the input when in_place */
+    void *col;            /* conv: (cap*oh*ow, C*fh*fw) im2col cache */
+    void *part;           /* first conv: per-sample-block partial dW, db (pool-fused backward) */
+    void *xc, *xn, *stat; /* batchnorm: (cap, D) x 2, and 4*D stats (mean, var, std, spare) */
+    uint8_t *mask;        /* dropout mask (cap*out_n) / pool argmax (cap*out_n) */
+} dl_eop;
+
+typedef struct dl_eparam { /* one parameter array in the one-pass update: op's slot */
+    int op, slot;
+    dl_index n;
+} dl_eparam;
+
+typedef struct dl_echunk {
+    int param;
+    dl_index begin, end;
+} dl_echunk;
+
+struct dl_engine {
+    int elem;             /* sizeof(T): 4 or 8 */
+    int finished;
+    dl_index cap;         /* batch capacity */
+    dl_index in_C, in_H, in_W, in_n;
+    dl_index classes;     /* width of the last op's output (the logits) */
+    int nops;
+    dl_eop ops[DL_ENGINE_MAX_OPS];
+    /* loss */
+    void *probs;          /* (cap, classes) */
+    int64_t *labels;      /* (cap) */
+    void *xbuf;           /* (cap, in_n) converted input, when x's dtype differs */
+    void *g0, *g1;        /* gradient ping-pong buffers (cap * max activation) */
+    dl_index gmax;
+    const void *x;        /* the current step's input and its rows (set by forward) */
+    const void *tdense;   /* dense (one-hot) targets of the current step, or NULL */
+    dl_index N;
+    int have_grads;
+    /* optimizer */
+    int opt;              /* DL_OPT_* */
+    double wd;            /* weight decay lambda (added to dW of affine layers, as the book's nets) */
+    int nparams;
+    dl_eparam params[2 * DL_ENGINE_MAX_OPS];
+    int nchunks;
+    dl_echunk *chunks;
+    /* dropout randomness */
+    int rng_mode;         /* DL_RNG_EXTERNAL (numpy's stream) or DL_RNG_COUNTER */
+    double (*next_double)(void *);
+    void *rng_state;
+    uint64_t seed, step;
+    /* bookkeeping */
+    void *allocs[8 * DL_ENGINE_MAX_OPS + 16];
+    int nallocs;
+};
+
+#endif /* DLCORE_ENGINE_H */

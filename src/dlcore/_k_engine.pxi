@@ -1,0 +1,231 @@
+# _k_engine.pxi - the fused training engine (included by _kernels.pyx); see dlcore/engine.py.
+# Arrays reach C through the buffer protocol (no Python objects are created per call); the
+# Python layer (engine.py) has checked dtypes and shapes and keeps every bound array alive.
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
+                             PyBUF_FORMAT, PyBUF_WRITABLE)
+from cpython.pycapsule cimport PyCapsule_GetPointer
+
+cdef extern from *:
+    """
+    /* numpy's bitgen_t (numpy/random/bitgen.h), the interface of its bit generators */
+    typedef struct dl_np_bitgen {
+        void *state;
+        uint64_t (*next_uint64)(void *st);
+        uint32_t (*next_uint32)(void *st);
+        double (*next_double)(void *st);
+        uint64_t (*next_raw)(void *st);
+    } dl_np_bitgen;
+    """
+    ctypedef struct dl_np_bitgen:
+        void *state
+        double (*next_double)(void *st) noexcept nogil
+
+ENGINE_TYPE_F64 = 0
+ENGINE_TYPE_F32 = 1
+ENGINE_TYPE_NONE = 5
+
+
+cdef int _type_code(Py_buffer *v) noexcept:
+    """dl_etype of a buffer's element type, or -1."""
+    cdef const char *f = v.format
+    if f == NULL:
+        return 2 if v.itemsize == 1 else -1
+    while f[0] == b'<' or f[0] == b'=' or f[0] == b'@' or f[0] == b'|':
+        f += 1
+    if f[1] != 0:
+        return -1
+    if f[0] == b'd' and v.itemsize == 8:
+        return 0
+    if f[0] == b'f' and v.itemsize == 4:
+        return 1
+    if f[0] == b'B' and v.itemsize == 1:
+        return 2
+    if (f[0] == b'q' or f[0] == b'l') and v.itemsize == 8:
+        return 3
+    if (f[0] == b'i' or f[0] == b'l') and v.itemsize == 4:
+        return 4
+    return -1
+
+
+cdef int _engine_status(dl_status s, dl_index bad, str what) except -1:
+    if s == DL_OK:
+        return 0
+    if s == DL_ERR_INDEX:
+        raise IndexError(f"{what}: expected labels in [0, classes); got a bad label at "
+                         f"position {bad}")
+    if s == DL_ERR_NOMEM:
+        raise MemoryError(f"{what}: out of memory for the engine's workspaces")
+    raise ValueError(f"{what}: invalid arguments ({dl_status_str(s).decode()})")
+
+
+def engine_alloc_count():
+    """Workspace allocations made by all fused engines so far (constant across steps)."""
+    return dl_engine_alloc_count()
+
+
+cdef class Engine:
+    """A C fused-step engine (private; use dlcore.engine.FusedTrainer)."""
+    cdef dl_engine *e
+    cdef readonly int elem
+    cdef object _rng_owner
+
+    def __cinit__(self, int elem, Py_ssize_t cap, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W):
+        self.e = dl_engine_new(elem, cap, C, H, W)
+        if self.e == NULL:
+            raise ValueError(f"Engine: expected elem 4 or 8 and positive sizes; got elem={elem}, "
+                             f"cap={cap}, input=({C}, {H}, {W})")
+        self.elem = elem
+
+    def __dealloc__(self):
+        if self.e != NULL:
+            dl_engine_free(self.e)
+            self.e = NULL
+
+    def add(self, int kind, iargs=(), dargs=()):
+        cdef dl_index ia[8]
+        cdef double da[4]
+        cdef int i
+        if len(iargs) > 8 or len(dargs) > 4:
+            raise ValueError("Engine.add: too many arguments")
+        for i in range(len(iargs)):
+            ia[i] = iargs[i]
+        for i in range(len(dargs)):
+            da[i] = dargs[i]
+        _engine_status(dl_engine_add(self.e, kind, ia, da), -1, f"Engine.add(kind={kind})")
+
+    def finish(self):
+        _engine_status(dl_engine_finish(self.e), -1, "Engine.finish")
+
+    @property
+    def classes(self):
+        return dl_engine_classes(self.e)
+
+    @property
+    def capacity(self):
+        return dl_engine_capacity(self.e)
+
+    def bind(self, int op, int slot, object arr):
+        """Binds a writable C-contiguous array of the engine's dtype to op's slot."""
+        cdef Py_buffer v
+        PyObject_GetBuffer(arr, &v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+        try:
+            if _type_code(&v) != (0 if self.elem == 8 else 1):
+                raise TypeError("Engine.bind: expected an array of the engine's dtype")
+            _engine_status(dl_engine_bind(self.e, op, slot, v.buf, v.len // v.itemsize), -1,
+                           f"Engine.bind(op={op}, slot={slot})")
+        finally:
+            PyBuffer_Release(&v)
+
+    def set_optimizer(self, int opt, double weight_decay=0.0):
+        _engine_status(dl_engine_set_optimizer(self.e, opt, weight_decay), -1,
+                       "Engine.set_optimizer")
+
+    def set_rng_counter(self, unsigned long long seed):
+        """Fast dropout masks: a hash of (seed, op, step, element), any thread count."""
+        dl_engine_set_rng(self.e, 1, NULL, NULL, seed)
+        self._rng_owner = None
+
+    def set_rng_numpy(self, bit_generator):
+        """Book dropout masks: drawn from this numpy bit generator (numpy's legacy global
+        MT19937 in the book's use), one double per element in the book's order."""
+        cdef dl_np_bitgen *bg = <dl_np_bitgen *>PyCapsule_GetPointer(bit_generator.capsule,
+                                                                     "BitGenerator")
+        dl_engine_set_rng(self.e, 0, bg.next_double, bg.state, 0)
+        self._rng_owner = bit_generator
+
+    def forward(self, x, t, int mode, logits=None):
+        """Forward over x's rows; returns the loss (float) when t is given, else None."""
+        cdef Py_buffer vx, vt, vl
+        cdef bint ht = t is not None, hl = logits is not None
+        cdef int xt, tt = 5
+        cdef double loss = 0
+        cdef dl_index bad = -1, N
+        cdef dl_status s
+        PyObject_GetBuffer(x, &vx, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        if ht:
+            try:
+                PyObject_GetBuffer(t, &vt, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            except BaseException:
+                PyBuffer_Release(&vx)
+                raise
+        if hl:
+            try:
+                PyObject_GetBuffer(logits, &vl, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+            except BaseException:
+                PyBuffer_Release(&vx)
+                if ht:
+                    PyBuffer_Release(&vt)
+                raise
+        try:
+            xt = _type_code(&vx)
+            if ht:
+                tt = _type_code(&vt)
+            if xt < 0 or xt > 2 or tt < 0:
+                raise TypeError("Engine.forward: unsupported input or target dtype")
+            N = vx.shape[0] if vx.ndim > 0 else 0
+            with nogil:
+                if self.elem == 8:
+                    s = dl_engine_forward_f64(self.e, <double *>(vl.buf if hl else NULL), &loss,
+                                              &bad, vx.buf, xt, vt.buf if ht else NULL, tt, N, mode)
+                else:
+                    s = dl_engine_forward_f32(self.e, <float *>(vl.buf if hl else NULL), &loss,
+                                              &bad, vx.buf, xt, vt.buf if ht else NULL, tt, N, mode)
+            _engine_status(s, bad, "FusedTrainer forward")
+        finally:
+            PyBuffer_Release(&vx)
+            if ht:
+                PyBuffer_Release(&vt)
+            if hl:
+                PyBuffer_Release(&vl)
+        return loss if ht else None
+
+    def backward(self):
+        cdef dl_status s
+        with nogil:
+            if self.elem == 8:
+                s = dl_engine_backward_f64(self.e)
+            else:
+                s = dl_engine_backward_f32(self.e)
+        _engine_status(s, -1, "FusedTrainer backward (call a training forward first)")
+
+    def update(self, double a, double b=0.0, double c=0.0, double d=0.0):
+        cdef dl_status s
+        with nogil:
+            if self.elem == 8:
+                s = dl_engine_update_f64(self.e, a, b, c, d)
+            else:
+                s = dl_engine_update_f32(self.e, a, b, c, d)
+        _engine_status(s, -1, "FusedTrainer update")
+
+    def predict(self, x, logits):
+        cdef Py_buffer vx, vl
+        cdef dl_status s
+        cdef int xt
+        cdef dl_index N
+        PyObject_GetBuffer(x, &vx, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        try:
+            PyObject_GetBuffer(logits, &vl, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+        except BaseException:
+            PyBuffer_Release(&vx)
+            raise
+        try:
+            xt = _type_code(&vx)
+            if xt < 0 or xt > 2:
+                raise TypeError("Engine.predict: unsupported input dtype")
+            N = vx.shape[0] if vx.ndim > 0 else 0
+            with nogil:
+                if self.elem == 8:
+                    s = dl_engine_predict_f64(self.e, <double *>vl.buf, vx.buf, xt, N)
+                else:
+                    s = dl_engine_predict_f32(self.e, <float *>vl.buf, vx.buf, xt, N)
+            _engine_status(s, -1, "FusedTrainer predict")
+        finally:
+            PyBuffer_Release(&vx)
+            PyBuffer_Release(&vl)
+
+    def mask(self, int op, Py_ssize_t n):
+        """A copy (bytes) of dropout op's last training mask, n bytes (tests, benchmarks)."""
+        cdef const uint8_t *m = dl_engine_mask(self.e, op)
+        if m == NULL:
+            raise ValueError(f"Engine.mask: op {op} is not a dropout op")
+        return (<const char *>m)[:n]

@@ -1,0 +1,445 @@
+"""Fused training steps: a whole network's forward, backward and optimizer update in C.
+
+A network whose layers are all dlcore's own (Affine, Relu, Sigmoid, Dropout,
+BatchNormalization on 2-D input, Convolution, Pooling, ending in SoftmaxWithLoss) can be run
+by a C engine that does a training step in one call per half, with the GIL released, no
+Python per layer and no allocation per step: every workspace is allocated once, when the
+engine is built for a batch size.
+
+The book's contract is kept. The engine reads and writes the network's own ``params`` arrays
+in place (they ARE the weights: the layers, the optimizer and the engine share them), the
+optimizer's state arrays (``Momentum.v``, ``AdaGrad.h``, ``Adam.m``/``Adam.v``, created the
+book's way on first use) and ``Adam.iter``, and BatchNormalization's running statistics, so
+that switching between the fused and the per-layer paths at any step continues the same
+training. Before each step it checks cheaply that those arrays are still the bound ones
+(``load_params`` and the book's Momentum/BatchNormalization rebind arrays) and rebinds if not.
+
+Results: the same numbers as the per-layer path (float64 to ~1e-12 relative: the same
+kernels over the same blocks; batch-norm statistics are summed in another order), identical
+on 1 and 2 threads.
+
+Dropout: ``dropout="book"`` (default) draws each mask from numpy's global legacy RNG exactly
+as the book's ``np.random.rand(*x.shape) > ratio`` does, in the book's order, so seeded runs
+match the per-layer path; ``dropout="fast"`` uses a counter-based generator in C (a hash of
+(seed, layer, step, element)), faster and independent of the thread count, but a different
+random stream.
+
+Differences from ``network.gradient``: the returned gradient dict is the engine's and is
+overwritten by the next step (the book allocates new arrays each time), and the layers'
+caches (``x``, ``mask``, ``dW``, ...) are not updated by fused steps.
+
+>>> import numpy as np
+>>> from collections import OrderedDict
+>>> from dlcore.layers import Affine, Relu, SoftmaxWithLoss
+>>> from dlcore.optimizer import SGD
+>>> class Net:
+...     def __init__(self):
+...         rng = np.random.default_rng(0)
+...         self.params = {"W1": 0.1 * rng.standard_normal((4, 5)), "b1": np.zeros(5),
+...                        "W2": 0.1 * rng.standard_normal((5, 3)), "b2": np.zeros(3)}
+...         self.layers = OrderedDict(Affine1=Affine(self.params["W1"], self.params["b1"]),
+...                                   Relu1=Relu(),
+...                                   Affine2=Affine(self.params["W2"], self.params["b2"]))
+...         self.last_layer = SoftmaxWithLoss()
+>>> net = Net()
+>>> ft = FusedTrainer(net, SGD(lr=0.1))
+>>> loss = ft.step(np.ones((2, 4)), np.array([0, 2]))
+>>> sorted(ft.grads)
+['W1', 'W2', 'b1', 'b2']
+"""
+import weakref
+
+import numpy as np
+
+from . import _kernels as _K
+from ._arrays import F32, F64
+
+__all__ = ["FusedTrainer", "NotFusable", "fused_step", "supports"]
+
+# dl_eop_kind, dl_eslot, dl_eopt, dl_etype (csrc/include/dlcore/dlcore.h)
+_AFFINE, _RELU, _SIGMOID, _DROPOUT, _BATCHNORM, _CONV, _POOL = range(1, 8)
+_SLOT_P, _SLOT_G, _SLOT_S1, _SLOT_S2, _SLOT_RMEAN, _SLOT_RVAR = 0, 2, 4, 6, 8, 9
+_OPT = {"SGD": 1, "Momentum": 2, "Nesterov": 3, "AdaGrad": 4, "RMSprop": 5, "Adam": 6}
+_STATE_ATTRS = {"SGD": (), "Momentum": ("v",), "Nesterov": ("v",), "AdaGrad": ("h",),
+                "RMSprop": ("h",), "Adam": ("m", "v")}
+_X_OK = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.uint8))
+_T_OK = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.uint8))
+
+
+class NotFusable(ValueError):
+    """The network (or optimizer, or input) cannot run on the fused engine; the message says
+    why. The per-layer path always works."""
+
+
+def _layer_kind(layer):
+    """(engine op kind, name) of a dlcore layer object, or raise NotFusable."""
+    cls = type(layer)
+    mod = getattr(cls, "__module__", "") or ""
+    name = cls.__name__
+    if not mod.startswith("dlcore."):
+        raise NotFusable(f"layer {name} from {mod or '?'} is not a dlcore layer")
+    kinds = {"Affine": _AFFINE, "Relu": _RELU, "Sigmoid": _SIGMOID, "Dropout": _DROPOUT,
+             "BatchNormalization": _BATCHNORM, "Convolution": _CONV, "Pooling": _POOL}
+    if name not in kinds:
+        raise NotFusable(f"layer {name} has no fused op")
+    return kinds[name]
+
+
+def _layers(network):
+    layers = getattr(network, "layers", None)
+    if layers is None:
+        raise NotFusable("network has no layers")
+    return list(layers.values()) if hasattr(layers, "values") else list(layers)
+
+
+def _last_layer(network):
+    last = getattr(network, "last_layer", None)
+    if last is None:
+        last = getattr(network, "lastLayer", None)
+    if last is None or type(last).__name__ != "SoftmaxWithLoss" or \
+            not type(last).__module__.startswith("dlcore."):
+        raise NotFusable("network does not end in dlcore's SoftmaxWithLoss")
+    return last
+
+
+def _param_attrs(kind):
+    if kind in (_AFFINE, _CONV):
+        return ("W", "b")
+    if kind == _BATCHNORM:
+        return ("gamma", "beta")
+    return ()
+
+
+def supports(network, optimizer=None):
+    """(True, "") when FusedTrainer can run ``network`` (and ``optimizer``), else
+    (False, reason)."""
+    try:
+        _describe(network)
+        if optimizer is not None:
+            _optimizer_kind(optimizer)
+    except NotFusable as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def _optimizer_kind(optimizer):
+    cls = type(optimizer)
+    if not cls.__module__.startswith("dlcore.") or cls.__name__ not in _OPT:
+        raise NotFusable(f"optimizer {cls.__name__} has no fused update")
+    return cls.__name__
+
+
+def _describe(network):
+    """The network as a list of (kind, layer, param keys) plus its dtype; raises NotFusable."""
+    params = getattr(network, "params", None)
+    if not isinstance(params, dict) or not params:
+        raise NotFusable("network has no params dict")
+    by_id = {id(v): k for k, v in params.items()}
+    ops, keys_used, dtype = [], [], None
+    for layer in _layers(network):
+        kind = _layer_kind(layer)
+        keys = []
+        for attr in _param_attrs(kind):
+            arr = getattr(layer, attr, None)
+            key = by_id.get(id(arr))
+            if key is None:
+                raise NotFusable(f"{type(layer).__name__}.{attr} is not one of network.params")
+            if not isinstance(arr, np.ndarray) or arr.dtype not in (F32, F64) or \
+                    not arr.flags.c_contiguous or not arr.flags.writeable:
+                raise NotFusable(f"params[{key!r}] must be a writable C-contiguous float32 or "
+                                 "float64 array")
+            if dtype is None:
+                dtype = arr.dtype
+            elif arr.dtype != dtype:
+                raise NotFusable("params mix float32 and float64")
+            keys.append(key)
+        if kind == _POOL and getattr(layer, "pad", 0) != 0:
+            raise NotFusable("Pooling with pad > 0")
+        ops.append((kind, layer, keys))
+        keys_used += keys
+    if set(keys_used) != set(params) or len(keys_used) != len(params):
+        raise NotFusable("network.params holds arrays that no layer uses (or shares one)")
+    _last_layer(network)
+    return ops, dtype
+
+
+class FusedTrainer:
+    """Runs ``network``'s training steps on the fused C engine.
+
+    Parameters
+    ----------
+    network : a book network (TwoLayerNet, MultiLayerNet, MultiLayerNetExtend,
+        SimpleConvNet, ...) or anything with ``params``, ``layers`` and ``last_layer`` /
+        ``lastLayer`` made of dlcore layers.
+    optimizer : a dlcore optimizer (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam), or None
+        for gradients only.
+    dropout : "book" (numpy's global RNG, the book's stream) or "fast" (counter-based, C).
+    seed : int, the fast generator's seed (default 0; it never draws from numpy's RNG, so
+        the book's stream is left untouched).
+
+    Attributes: ``grads`` (dict key -> gradient array, overwritten by every step),
+    ``last_loss``.
+    """
+
+    def __init__(self, network, optimizer=None, *, dropout="book", seed=0):
+        if dropout not in ("book", "fast"):
+            raise ValueError(f"FusedTrainer: expected dropout='book' or 'fast'; got {dropout!r}")
+        self.network = network
+        self.optimizer = optimizer
+        self.dropout = dropout
+        self.seed = int(seed)
+        self._ops, self.dtype = _describe(network)
+        self._opt_name = _optimizer_kind(optimizer) if optimizer is not None else None
+        self._weight_decay = float(getattr(network, "weight_decay_lambda", 0) or 0)
+        self.grads = {k: np.zeros_like(network.params[k])
+                      for _, _, keys in self._ops for k in keys}
+        self._engine = None
+        self._in_shape = None
+        self._watch = ()
+        self._has_dropout = any(k == _DROPOUT for k, _, _ in self._ops)
+        self.last_loss = None
+
+    # ------------------------------------------------------------------ building / binding
+    def _build(self, in_shape, cap):
+        if len(in_shape) == 1:
+            C, H, W = in_shape[0], 1, 1
+        elif len(in_shape) == 3:
+            C, H, W = in_shape
+        else:
+            raise NotFusable(f"input of per-sample shape {in_shape}")
+        eng = _K.Engine(self.dtype.itemsize, cap, C, H, W)
+        for kind, layer, _ in self._ops:
+            if kind == _AFFINE:
+                eng.add(kind, (layer.W.shape[1],))
+            elif kind == _DROPOUT:
+                eng.add(kind, (), (float(layer.dropout_ratio), float(bool(getattr(layer, "inverted", False)))))
+            elif kind == _BATCHNORM:
+                eng.add(kind, (), (float(layer.momentum), 10e-7))
+            elif kind == _CONV:
+                FN, _, fh, fw = layer.W.shape
+                eng.add(kind, (FN, fh, fw, int(layer.stride), int(layer.pad)))
+            elif kind == _POOL:
+                eng.add(kind, (int(layer.pool_h), int(layer.pool_w), int(layer.stride)))
+            else:
+                eng.add(kind)
+        eng.finish()
+        if self.dropout == "fast":
+            eng.set_rng_counter(self.seed)
+        else:
+            eng.set_rng_numpy(np.random.mtrand._rand._bit_generator)
+        if self._opt_name is not None:
+            eng.set_optimizer(_OPT[self._opt_name], self._weight_decay)
+        self._engine = eng
+        self._in_shape = in_shape
+        self._cap = cap
+        self._bind()
+
+    def _opt_states(self):
+        """The optimizer's state dicts, created as the book's update does on first use."""
+        opt = self.optimizer
+        out = []
+        for attr in _STATE_ATTRS.get(self._opt_name, ()):
+            d = getattr(opt, attr, None)
+            if d is None:
+                d = {k: np.zeros_like(v) for k, v in self.network.params.items()}
+                setattr(opt, attr, d)
+            out.append(d)
+        return out
+
+    def _bind(self):
+        """(Re)binds every array the engine uses and records what to watch."""
+        eng, params, dt = self._engine, self.network.params, self.dtype
+        states = self._opt_states() if self._opt_name is not None else []
+        watch = []
+        for i, (kind, layer, keys) in enumerate(self._ops):
+            for s, (attr, key) in enumerate(zip(_param_attrs(kind), keys)):
+                arr = params[key]
+                if getattr(layer, attr) is not arr:
+                    raise NotFusable(f"layer attribute {attr} is not params[{key!r}]")
+                if not isinstance(arr, np.ndarray) or arr.dtype != dt or \
+                        not arr.flags.c_contiguous or not arr.flags.writeable:
+                    raise NotFusable(f"params[{key!r}] must be a writable C-contiguous {dt} array")
+                eng.bind(i, _SLOT_P + s, arr)
+                eng.bind(i, _SLOT_G + s, self.grads[key])
+                watch.append((params, key, arr))
+                watch.append((layer.__dict__, attr, arr))
+                for j, d in enumerate(states):
+                    st = d.get(key)
+                    if not isinstance(st, np.ndarray) or st.dtype != dt or st.shape != arr.shape \
+                            or not st.flags.c_contiguous or not st.flags.writeable:
+                        raise NotFusable(f"optimizer state for {key!r} is not a {dt} array "
+                                         "shaped like the parameter")
+                    eng.bind(i, (_SLOT_S1 if j == 0 else _SLOT_S2) + s, st)
+                    watch.append((d, key, st))
+            if kind == _BATCHNORM:
+                for slot, attr in ((_SLOT_RMEAN, "running_mean"), (_SLOT_RVAR, "running_var")):
+                    rs = getattr(layer, attr)
+                    if rs is None:  # the book creates them lazily (zeros) on first forward
+                        rs = np.zeros(layer.gamma.shape[0], dt)
+                        setattr(layer, attr, rs)
+                    if not isinstance(rs, np.ndarray) or rs.dtype != dt or \
+                            not rs.flags.c_contiguous or not rs.flags.writeable:
+                        raise NotFusable(f"BatchNormalization.{attr} is not a writable {dt} array")
+                    eng.bind(i, slot, rs)
+                    watch.append((layer.__dict__, attr, rs))
+        if self.optimizer is not None:
+            for attr in _STATE_ATTRS[self._opt_name]:
+                watch.append((self.optimizer.__dict__, attr, getattr(self.optimizer, attr)))
+        self._watch = tuple(watch)
+
+    def _ready(self, x):
+        """Builds the engine for x's sample shape and batch, or rebinds stale arrays."""
+        in_shape = x.shape[1:]
+        if self._engine is None or in_shape != self._in_shape or x.shape[0] > self._cap:
+            if self._engine is not None and in_shape == self._in_shape:
+                cap = max(x.shape[0], self._cap)
+            else:
+                cap = x.shape[0]
+            self._build(in_shape, cap)
+            return
+        for d, k, a in self._watch:
+            if d.get(k) is not a:
+                self._bind()
+                return
+
+    # ------------------------------------------------------------------ inputs
+    def _x(self, x):
+        if not isinstance(x, np.ndarray) or x.dtype not in _X_OK or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=self.dtype)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ValueError(f"FusedTrainer: expected a batch of inputs (N, ...); got shape "
+                             f"{x.shape}")
+        if len(x.shape) > 2 and all(k != _CONV and k != _POOL for k, _, _ in self._ops):
+            x = x.reshape(x.shape[0], -1)  # the book's Affine flattens (N, ...) to (N, -1)
+        return x
+
+    def _t(self, t, n):
+        t = np.asarray(t)
+        if t.dtype.kind in "iu":
+            if t.size == n and t.ndim <= 2:
+                t = t.reshape(n)
+            if t.dtype not in _T_OK or not t.flags.c_contiguous:
+                t = np.ascontiguousarray(t, dtype=np.int64)
+            if t.shape != (n,):
+                raise ValueError(f"FusedTrainer: expected labels of shape ({n},) or one-hot "
+                                 f"targets; got shape {t.shape}")
+            return t
+        if t.dtype.kind == "f":
+            if t.dtype != self.dtype or not t.flags.c_contiguous:
+                t = np.ascontiguousarray(t, dtype=self.dtype)
+            return t
+        raise TypeError(f"FusedTrainer: expected integer labels or one-hot targets; got {t.dtype}")
+
+    # ------------------------------------------------------------------ the step
+    def gradient(self, x, t):
+        """Training forward + backward: fills and returns ``self.grads`` (W with the
+        network's weight decay added, as the book's ``gradient``); ``self.last_loss`` is the
+        training-mode loss of this forward pass."""
+        x = self._x(x)
+        t = self._t(t, x.shape[0])
+        self._ready(x)
+        eng = self._engine
+        if self._has_dropout and self.dropout == "book":
+            with np.random.mtrand._rand._bit_generator.lock:
+                loss = eng.forward(x, t, 1)
+        else:
+            loss = eng.forward(x, t, 1)
+        eng.backward()
+        self.last_loss = self.dtype.type(loss)
+        return self.grads
+
+    def update(self, grads=None):
+        """The optimizer's update of every parameter with ``self.grads`` in one pass (what
+        ``optimizer.update(network.params, grads)`` does). ``grads`` other than
+        ``self.grads`` are copied in first (e.g. after an all-reduce into other arrays)."""
+        opt = self.optimizer
+        if opt is None:
+            raise ValueError("FusedTrainer.update: no optimizer was given")
+        if grads is not None and grads is not self.grads:
+            for k, g in self.grads.items():
+                np.copyto(g, grads[k])
+        self._ready_update()
+        name = self._opt_name
+        if name == "SGD":
+            self._engine.update(opt.lr)
+        elif name in ("Momentum", "Nesterov"):
+            self._engine.update(opt.lr, opt.momentum)
+        elif name == "AdaGrad":
+            self._engine.update(opt.lr, 1e-7)
+        elif name == "RMSprop":
+            self._engine.update(opt.lr, opt.decay_rate, 1e-7)
+        else:
+            opt.iter += 1
+            lr_t = opt.lr * np.sqrt(1.0 - opt.beta2 ** opt.iter) / (1.0 - opt.beta1 ** opt.iter)
+            self._engine.update(lr_t, opt.beta1, opt.beta2, 1e-7)
+
+    def _ready_update(self):
+        if self._engine is None:
+            raise ValueError("FusedTrainer.update: call gradient first")
+        for d, k, a in self._watch:
+            if d.get(k) is not a:
+                self._bind()
+                return
+
+    def step(self, x, t):
+        """One training step (gradient, then update); returns the training-mode loss."""
+        self.gradient(x, t)
+        self.update()
+        return self.last_loss
+
+    def loss(self, x, t):
+        """Test-mode loss (dropout scaled, batch norm with running statistics) plus weight
+        decay, as the book networks' ``loss(x, t)`` with default flags; nothing is updated."""
+        x = self._x(x)
+        t = self._t(t, x.shape[0])
+        if self._engine is None or x.shape[1:] != self._in_shape or x.shape[0] > self._cap:
+            self._ready(x)
+        else:
+            self._ready(x[:1])
+        return self.dtype.type(self._engine.forward(x, t, 0))
+
+    def predict(self, x):
+        """Test-mode scores (N, classes) of any number of rows, in chunks of the engine's
+        batch capacity (dropout scaled, batch norm with running statistics)."""
+        x = self._x(x)
+        if self._engine is None or x.shape[1:] != self._in_shape:
+            self._ready(x[:min(x.shape[0], 100)])
+        else:
+            self._ready(x[:1])
+        out = np.empty((x.shape[0], self._engine.classes), self.dtype)
+        self._engine.predict(x, out)
+        return out
+
+    def dropout_masks(self):
+        """Boolean masks of the dropout layers from the last training forward (a copy)."""
+        out = []
+        n = self._cap
+        for i, (kind, layer, _) in enumerate(self._ops):
+            if kind == _DROPOUT:
+                # the engine's mask is (cap, features); the features follow the layer's input
+                feats = self._feature_count(i)
+                m = np.frombuffer(self._engine.mask(i, n * feats), np.uint8)
+                out.append(m.reshape(n, feats).astype(bool))
+        return out
+
+    def _feature_count(self, op_index):
+        n = int(np.prod(self._in_shape))
+        for kind, layer, _ in self._ops[:op_index]:
+            if kind == _AFFINE:
+                n = layer.W.shape[1]
+            elif kind in (_CONV, _POOL):
+                raise NotFusable("dropout after conv/pool: masks not exposed")
+        return n
+
+
+_cache = weakref.WeakKeyDictionary()
+
+
+def fused_step(network, optimizer, x, t, **kwargs):
+    """One fused training step of ``network`` with ``optimizer`` (the FusedTrainer is built
+    on first use and cached per network); returns the loss."""
+    ft = _cache.get(network)
+    if ft is None or ft.optimizer is not optimizer:
+        ft = FusedTrainer(network, optimizer, **kwargs)
+        _cache[network] = ft
+    return ft.step(x, t)
