@@ -22,6 +22,7 @@ from ._config import (  # noqa: E402
 )
 
 from ._version import __version__  # noqa: E402  (the one version source)
+from ._persist import save, load  # noqa: E402  (safe .npz persistence, beyond the book)
 
 __all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config",
-           "__version__"]
+           "save", "load", "__version__"]

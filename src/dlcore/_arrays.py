@@ -37,8 +37,40 @@ def kernel_dtype(*operands):
 
 
 def as_c(x, dt):
-    """x as a C-contiguous array of dtype dt: x itself when it already is one (no copy)."""
-    return np.ascontiguousarray(x, dtype=dt)
+    """x as an aligned, C-contiguous array of dtype dt (native byte order): x itself when it
+    already is one (no copy). Misaligned views (e.g. ``np.frombuffer(buf[1:], ...)``) are
+    copied: the C kernels load whole elements and must not see a misaligned pointer."""
+    a = np.ascontiguousarray(x, dtype=dt)
+    return a if a.flags.aligned else a.copy()
+
+
+def kernel_inplace(a, dt):
+    """True when the C kernels may write ``a`` itself: an aligned, writable, C-contiguous
+    ndarray of dtype ``dt`` (native byte order)."""
+    return (isinstance(a, np.ndarray) and a.dtype == dt and a.flags.c_contiguous
+            and a.flags.aligned and a.flags.writeable)
+
+
+# Sizes handed to the C kernels, and every product of them the kernels or the Cython bridge
+# form (N*oh*ow, C*fh*fw, H + 2*pad, ...), stay below this bound, so that no signed 64-bit
+# index arithmetic can overflow (C99 undefined behaviour). Real arrays are far smaller.
+MAX_INDEX = 2**62
+
+
+def check_index_range(what, **values):
+    """ValueError unless every value (a size or a product of sizes) is below MAX_INDEX."""
+    for name, v in values.items():
+        if not -MAX_INDEX < v < MAX_INDEX:
+            raise ValueError(f"{what}: expected sizes whose products fit in 62 bits; got "
+                             f"{name}={v}")
+
+
+def check_not_bool(x, what, why="numpy cannot negate or subtract booleans"):
+    """TypeError for boolean input where the book's numpy code fails on it."""
+    dt = x.dtype if isinstance(x, np.ndarray) else np.asarray(x).dtype
+    if dt.kind == "b":
+        raise TypeError(f"{what}: expected a real numeric, non-boolean array ({why}); "
+                        f"got {describe(x) if isinstance(x, np.ndarray) else 'bool data'}")
 
 
 def flat(x):
@@ -56,9 +88,13 @@ def labels(t, n, what):
     if t.dtype.kind not in "iu":
         raise TypeError(f"{what}: expected integer class labels or a one-hot array; "
                         f"got {describe(t)}")
+    if t.dtype.kind == "u" and t.dtype.itemsize == 8 and t.size and t.max() > 2**63 - 1:
+        bad = int(np.argmax(t.reshape(-1) > 2**63 - 1))
+        raise IndexError(f"{what}: expected labels in [0, number of classes); got "
+                         f"{int(t.reshape(-1)[bad])} at position {bad}")
     if t.ndim == 1 and t.shape[0] == n:
-        return np.ascontiguousarray(t, dtype=np.int64)
+        return as_c(t, np.int64)
     if t.size == n == 1:
-        return np.ascontiguousarray(t.reshape(1), dtype=np.int64)
+        return as_c(t.reshape(1), np.int64)
     raise ValueError(f"{what}: expected labels of shape ({n},) or one-hot targets; "
                      f"got {describe(t)}")

@@ -14,7 +14,7 @@ import operator
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, check_numeric, describe
+from ._arrays import F32, F64, MAX_INDEX, as_c, check_index_range, check_numeric, describe
 
 __all__ = ["Convolution", "Pooling", "im2col", "col2im"]
 
@@ -27,6 +27,8 @@ def _int_arg(value, name, minimum, what):
         raise TypeError(f"{what}: expected an integer {name}; got {describe(value)}") from None
     if v < minimum:
         raise ValueError(f"{what}: expected {name} >= {minimum}; got {name}={v}")
+    if v >= MAX_INDEX:
+        raise ValueError(f"{what}: expected {name} < 2**62; got {name}={v}")
     return v
 
 
@@ -41,13 +43,24 @@ def _array4(x, name, what):
     return a
 
 
-def _conv_out(H, W, fh, fw, stride, pad, what):
-    """(oh, ow) of an fh x fw filter over an H x W input padded by pad."""
+def _conv_out(H, W, fh, fw, stride, pad, what, N=0, C=1, FN=1):
+    """(oh, ow) of an fh x fw filter over an H x W input padded by pad.
+
+    Also checks that every size the kernels compute from these (padded sizes, N*oh*ow,
+    C*fh*fw, the col and output element counts) fits comfortably in a signed 64-bit index,
+    so that no size arithmetic in C can overflow (ValueError otherwise)."""
+    check_index_range(what, padded_height=H + 2 * pad, padded_width=W + 2 * pad)
     if fh > H + 2 * pad or fw > W + 2 * pad:
         raise ValueError(
             f"{what}: expected a filter no larger than the padded input "
             f"({H + 2 * pad}x{W + 2 * pad} with pad={pad}); got a {fh}x{fw} filter")
-    return (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
+    oh, ow = (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
+    K = C * fh * fw
+    check_index_range(what, out_pixels=oh * ow, patch_size=K, col_rows=N * oh * ow,
+                      col_size=N * oh * ow * K, out_size=N * FN * oh * ow, filter_size=FN * K,
+                      input_size=N * C * H * W, sample_out_bytes=8 * FN * oh * ow,
+                      sample_col_bytes=8 * oh * ow * K)
+    return oh, ow
 
 
 def _is_f32(v):
@@ -63,6 +76,16 @@ def _f64_or_raise(what, *operands):
         raise TypeError(f"{what}: expected float64-compatible operands; got {dt} "
                         "(float32/float64 kernels only)")
     return F64
+
+
+def _cached_x_shape(x, what):
+    """The (N, C, H, W) shape of a layer's cached forward input ``x`` (checked: the attribute
+    is public and may have been rebound between forward and backward)."""
+    shape = np.shape(x) if isinstance(x, np.ndarray) else None
+    if shape is None or len(shape) != 4 or min(shape[1:]) < 1:
+        raise ValueError(f"{what}: expected x to be the (N, C, H, W) input of the last forward; "
+                         f"got {describe(x)} (was x rebound between forward and backward?)")
+    return tuple(shape)
 
 
 # ---------------------------------------------------------------- im2col / col2im
@@ -97,7 +120,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     stride = _int_arg(stride, "stride", 1, what)
     pad = _int_arg(pad, "pad", 0, what)
     N, C, H, W = x.shape
-    oh, ow = _conv_out(H, W, fh, fw, stride, pad, what)
+    oh, ow = _conv_out(H, W, fh, fw, stride, pad, what, N, C)
     col = np.empty((N * oh * ow, C * fh * fw), F64)
     _K.im2col(col, as_c(x, F64), fh, fw, stride, pad)
     return col
@@ -135,12 +158,13 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     if len(shape) != 4 or min(shape) < 0 or min(shape[1:]) < 1:
         raise ValueError(f"{what}: expected input_shape (N, C, H, W) with C, H, W >= 1; "
                          f"got {input_shape!r}")
+    check_index_range(what, **{"input_shape[%d]" % i: v for i, v in enumerate(shape)})
     fh = _int_arg(filter_h, "filter_h", 1, what)
     fw = _int_arg(filter_w, "filter_w", 1, what)
     stride = _int_arg(stride, "stride", 1, what)
     pad = _int_arg(pad, "pad", 0, what)
     N, C, H, W = shape
-    oh, ow = _conv_out(H, W, fh, fw, stride, pad, what)
+    oh, ow = _conv_out(H, W, fh, fw, stride, pad, what, N, C)
     check_numeric(col, f"{what} col")
     c = np.asarray(col)
     rows, K = N * oh * ow, C * fh * fw
@@ -221,7 +245,7 @@ class Convolution:
         if C != Cw:
             raise ValueError(f"{what}: x has {C} channels but W expects {Cw} "
                              f"(x.shape={x.shape}, W.shape={W.shape})")
-        oh, ow = _conv_out(H, Wd, fh, fw, stride, pad, what)
+        oh, ow = _conv_out(H, Wd, fh, fw, stride, pad, what, N, C, FN)
         check_numeric(b, f"{what} b")
         b_arr = np.asarray(b)
         if b_arr.ndim > 1 or b_arr.size not in (1, FN):
@@ -249,9 +273,9 @@ class Convolution:
         FN, C, fh, fw = W.shape
         stride = _int_arg(self.stride, "stride", 1, what)
         pad = _int_arg(self.pad, "pad", 0, what)
-        x_shape = tuple(self.x.shape)
+        x_shape = _cached_x_shape(self.x, what)
         N, Cx, H, Wd = x_shape
-        oh, ow = _conv_out(H, Wd, fh, fw, stride, pad, what)
+        oh, ow = _conv_out(H, Wd, fh, fw, stride, pad, what, N, C, FN)
         K = C * fh * fw
         check_numeric(dout, f"{what} dout")
         dout = np.asarray(dout)
@@ -341,6 +365,7 @@ class Pooling:
             raise ValueError(f"{what}: expected x at least as large as the {ph}x{pw} pool "
                              f"window; got x of spatial size {H}x{W} (x.shape={x.shape})")
         oh, ow = (H - ph) // s + 1, (W - pw) // s + 1
+        check_index_range(what, window=ph * pw, out_size=N * C * oh * ow)
         dt = F32 if x.dtype == F32 else F64
         out = np.empty((N, C, oh, ow), dt)
         arg_max = np.empty((N * oh * ow * C,), np.int64)
@@ -354,9 +379,14 @@ class Pooling:
         if self.arg_max is None or self.x is None:
             raise RuntimeError(f"{what}: call forward first")
         ph, pw, s = self._check_params(what, self.pool_h, self.pool_w, self.stride, self.pad)
-        x_shape = tuple(self.x.shape)
+        x_shape = _cached_x_shape(self.x, what)
         N, C, H, W = x_shape
+        if ph > H or pw > W:
+            raise ValueError(f"{what}: expected the last forward input to be at least as large "
+                             f"as the {ph}x{pw} pool window; got x of shape {x_shape} (were "
+                             "pool_h/pool_w or x rebound after forward?)")
         oh, ow = (H - ph) // s + 1, (W - pw) // s + 1
+        check_index_range(what, window=ph * pw, out_size=N * C * oh * ow)
         check_numeric(dout, f"{what} dout")
         dout = np.asarray(dout)
         if dout.shape != (N, C, oh, ow):
@@ -366,7 +396,7 @@ class Pooling:
         if arg_max.size != N * oh * ow * C or arg_max.dtype.kind not in "iu":
             raise ValueError(f"{what}: expected an integer arg_max of {N * oh * ow * C} "
                              f"entries from forward; got {describe(arg_max)}")
-        dt = F32 if (dout.dtype == F32 and self.x.dtype == F32) else F64
+        dt = F32 if (dout.dtype == F32 and np.asarray(self.x).dtype == F32) else F64
         dx = np.empty(x_shape, dt)
         _K.pool_backward(dx, as_c(dout, dt), as_c(arg_max.reshape(-1), np.int64), ph, pw, s)
         return dx

@@ -6,9 +6,11 @@ Gotcha 11), then cast to the network's dtype. float64 (the default) is the book;
 networks hold float32 parameters and convert their inputs so that every layer computes in
 float32.
 """
+import math
+
 import numpy as np
 
-from ._arrays import F32, F64, describe
+from ._arrays import F32, F64, MAX_INDEX, check_numeric, describe
 from . import _pickle
 
 
@@ -23,8 +25,25 @@ def net_dtype(dtype, who):
     return dt
 
 
+def check_total_size(n, who):
+    """ValueError when a network would have n parameters, a count whose bytes overflow a
+    64-bit size (checked before anything is drawn; counts that fit but exceed the machine's
+    memory get numpy's MemoryError)."""
+    if n * 8 >= MAX_INDEX:
+        raise ValueError(f"{who}: expected sizes whose parameter count fits in memory; got "
+                         f"{n} parameters")
+
+
 def draw(scale, shape, dtype):
     """``scale * np.random.randn(*shape)`` (one draw, the book's), cast to ``dtype``."""
+    n = math.prod(int(d) for d in shape)
+    if n * 8 >= MAX_INDEX:
+        raise ValueError(f"expected parameter sizes whose product fits in memory; got a weight "
+                         f"of shape {tuple(shape)} ({n} elements)")
+    if np.ndim(scale) != 0 or np.asarray(scale).dtype.kind not in "biuf":
+        # the book would build complex or object weights that its layers cannot use
+        raise TypeError(f"expected a real number for weight_init_std (the weights' scale); "
+                        f"got {describe(scale)}")
     w = scale * np.random.randn(*shape)
     return w if dtype == F64 else w.astype(dtype)
 
@@ -80,22 +99,48 @@ def save_params(net, file_name):
     _pickle.save_param_dict(net.params, file_name)
 
 
+def accuracy_targets(x, t, who):
+    """The labels (N,) that ``accuracy`` compares with: t itself, or the argmax of one-hot
+    rows. Checked: the book would answer silently wrong for targets whose length differs from
+    x's batch (a single label broadcasts against every prediction) and divide by zero for an
+    empty batch."""
+    if np.ndim(x) < 1:
+        raise ValueError(f"{who}: expected a batch x of shape (N, ...); got {describe(x)}")
+    n = np.shape(x)[0]
+    if not isinstance(t, np.ndarray):
+        raise TypeError(f"{who}: expected t as a numpy array of labels (N,) or one-hot targets "
+                        f"(N, C); got {describe(t)}")
+    check_numeric(t, f"{who} t")
+    if t.ndim not in (1, 2) or t.shape[0] != n:
+        raise ValueError(f"{who}: expected t of shape ({n},) or ({n}, C), one target per sample "
+                         f"of x; got {describe(t)}")
+    if n == 0:
+        raise ValueError(f"{who}: the accuracy of an empty batch is undefined; got x of shape "
+                         f"{np.shape(x)}")
+    return t if t.ndim == 1 else np.argmax(t, axis=1)
+
+
 def accuracy_batched(net, x, t, batch_size, predict):
     """The book's convnet accuracy: ``int(N / batch_size)`` full batches only (the remainder
     is skipped) but divided by the full N; fewer samples than one batch give 0.0."""
-    if t.ndim != 1:
-        t = np.argmax(t, axis=1)
+    who = f"{type(net).__name__}.accuracy"
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(
+            batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"{who}: expected a positive int batch_size; got {describe(batch_size)}")
+    t = accuracy_targets(x, t, who)
     acc = 0.0
-    for i in range(int(x.shape[0] / batch_size)):
+    for i in range(int(np.shape(x)[0] / batch_size)):
         tx = x[i * batch_size:(i + 1) * batch_size]
         tt = t[i * batch_size:(i + 1) * batch_size]
         y = predict(tx)
         y = np.argmax(y, axis=1)
         acc += np.sum(y == tt)
-    return acc / x.shape[0]
+    return acc / np.shape(x)[0]
 
 
 def check_positive_int(value, what, who):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{who}: expected a positive int for {what}; got {describe(value)}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
+            1 <= value <= 2**40):
+        raise ValueError(f"{who}: expected a positive int (at most 2**40) for {what}; got "
+                         f"{describe(value)}")
     return int(value)

@@ -107,7 +107,8 @@ class Dropout:
             raise ValueError(f"Dropout.backward: expected dout of shape {np.shape(mask)} "
                              f"(the last training input); got {describe(dout)}")
         scale = self._scale
-        if _is_kernel_array(dout) and dout.ndim > 0:
+        if (_is_kernel_array(dout) and dout.ndim > 0 and isinstance(mask, np.ndarray)
+                and mask.dtype == np.bool_):
             dx = np.empty(dout.shape, dout.dtype)
             _K.dropout_backward(flat(dx), flat(as_c(dout, dout.dtype)),
                                 flat(np.ascontiguousarray(mask)).view(np.uint8), scale)
@@ -256,8 +257,32 @@ class BatchNormalization:
         if getattr(self, "xn", None) is None:
             raise RuntimeError(f"{what}: call forward(x, train_flg=True) first")
         dout = self._flatten(dout, what, "dout")
+        self._check_cache(dout, what)
         dx = self.__backward(dout)
         return dx.reshape(*self.input_shape)
+
+    def _check_cache(self, dout, what):
+        """The caches of the last training forward, checked against dout (N, D): they are
+        public attributes and may have been rebound since."""
+        for name in ("xn", "xc"):
+            a = getattr(self, name)
+            check_numeric(a, f"{what} {name}")
+            if np.ndim(a) != 2 or np.shape(a) != np.shape(self.xc):
+                raise ValueError(f"{what}: expected xn and xc of one (N, D) shape from the last "
+                                 f"training forward; got xn {describe(self.xn)}, xc "
+                                 f"{describe(self.xc)}")
+        if dout.shape != np.shape(self.xc):
+            raise ValueError(f"{what}: expected dout of shape {self.input_shape} (the last "
+                             f"training input); got {describe(dout)}")
+        N, D = dout.shape
+        check_numeric(self.std, f"{what} std")
+        if np.shape(self.std) != (D,):
+            raise ValueError(f"{what}: expected std of shape ({D},) from the last training "
+                             f"forward; got {describe(self.std)}")
+        bs = self.batch_size
+        if isinstance(bs, (bool, np.bool_)) or not isinstance(bs, (int, np.integer)) or bs != N:
+            raise ValueError(f"{what}: expected batch_size {N} (the last training forward's "
+                             f"batch, the rows of dout); got {bs!r}")
 
     def __backward(self, dout):
         what = "BatchNormalization.backward"

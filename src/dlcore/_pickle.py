@@ -10,8 +10,10 @@ global, before the ``REDUCE`` that would call it).
 What ``save_params`` writes is an ordinary pickle (default protocol), so plain
 ``pickle.load`` reads it.
 """
+import io
 import os
 import pickle
+import pickletools
 
 import numpy as np
 
@@ -51,6 +53,11 @@ def _allowed_globals():
 _ALLOWED = _allowed_globals()
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """A pickle names a global outside the allowed table (raised before it is imported or
+    called)."""
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An Unpickler that builds only dicts, lists, tuples, numbers, strings, bytes and numpy
     arrays, dtypes and scalars. Any other global (``os.system``, ``builtins.eval``, a class)
@@ -63,26 +70,64 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         obj = _ALLOWED.get((module, name))
         if obj is None:
-            raise pickle.UnpicklingError(
+            raise RefusedPickle(
                 f"refusing to load {module}.{name} from {self._source}: a parameter file "
                 "may contain only dicts, lists, tuples, numbers, strings and numpy arrays "
                 "(this file names another global, which could run code when unpickled)")
         return obj
 
     def persistent_load(self, pid):
-        raise pickle.UnpicklingError(
+        raise RefusedPickle(
             f"refusing to load {self._source}: it uses persistent ids, which a parameter "
             "file never needs")
 
 
+def _prescan(data, source):
+    """Walk the opcodes of ``data`` (pure Python, no objects built) and refuse a stream whose
+    length fields promise more bytes than it holds, whose frames overrun it, or whose memo
+    indices are out of all proportion: CPython's unpickler allocates a declared length (or
+    grows its memo to an index) *before* it reads, so a few corrupt bytes could otherwise
+    request exabytes."""
+    ops = 0
+    try:
+        for op, arg, pos in pickletools.genops(data):
+            ops += 1
+            if op.name in ("PUT", "BINPUT", "LONG_BINPUT") and not 0 <= int(arg) <= ops:
+                raise pickle.UnpicklingError(f"{source} is not a valid pickle (memo index "
+                                             f"{arg} at byte {pos})")
+            if op.name == "FRAME" and int(arg) > len(data) - pos:
+                raise pickle.UnpicklingError(f"{source} is not a valid pickle (a frame of "
+                                             f"{arg} bytes at byte {pos} overruns the data)")
+    except pickle.UnpicklingError:
+        raise
+    except Exception as e:  # pickletools: truncated data, bad opcodes, bad lengths
+        raise pickle.UnpicklingError(f"{source} is not a valid pickle (corrupt or truncated: "
+                                     f"{type(e).__name__}: {e})") from None
+
+
+def _restricted_load(f, source):
+    data = f.read()  # bounded by the file: every length is then checked against it
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"expected a binary file; {source} gave {type(data).__name__}")
+    _prescan(data, source)
+    try:
+        return RestrictedUnpickler(io.BytesIO(data), source=source).load()
+    except RefusedPickle:
+        raise
+    except Exception as e:  # truncated or corrupt data: EOFError, ValueError, KeyError, ...
+        raise pickle.UnpicklingError(f"{source} is not a valid pickle (corrupt or truncated: "
+                                     f"{type(e).__name__}: {e})") from e
+
+
 def load(file_name):
     """Unpickle ``file_name`` (path relative to the current directory, or a binary file
-    object) with :class:`RestrictedUnpickler`."""
+    object) with :class:`RestrictedUnpickler`. A refused global, or a corrupt or truncated
+    file, raises :class:`pickle.UnpicklingError`."""
     if hasattr(file_name, "read"):
-        return RestrictedUnpickler(file_name, source=repr(file_name)).load()
+        return _restricted_load(file_name, repr(file_name))
     path = os.fspath(file_name)
     with open(path, "rb") as f:
-        return RestrictedUnpickler(f, source=repr(path)).load()
+        return _restricted_load(f, repr(path))
 
 
 def load_param_dict(file_name, who):

@@ -53,6 +53,15 @@ class DeepConvNet:
             _check_conv_param(cp, who, f"conv_param_{i + 1}")
         _nets.check_positive_int(hidden_size, "hidden_size", who)
         _nets.check_positive_int(output_size, "output_size", who)
+        if not isinstance(input_dim, (tuple, list)) or len(input_dim) != 3:
+            raise ValueError(f"{who}: expected input_dim=(C, 28, 28); got {input_dim!r}")
+        _nets.check_positive_int(input_dim[0], "input_dim[0]", who)
+        total, pre = (64 * 4 * 4 + 1) * hidden_size + (hidden_size + 1) * output_size, \
+            int(input_dim[0])
+        for cp in conv_params:
+            total += cp['filter_num'] * (pre * cp['filter_size']**2 + 1)
+            pre = cp['filter_num']
+        _nets.check_total_size(total, who)
 
         # fan-in of each layer, hard-coded in the book (it does not follow conv_param_*)
         pre_node_nums = np.array([1 * 3 * 3, 16 * 3 * 3, 16 * 3 * 3, 32 * 3 * 3, 32 * 3 * 3,

@@ -8,7 +8,7 @@ result dtype and values are the book's. ``mean_squared_error`` is the book text'
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, check_numeric, describe, flat, labels
+from ._arrays import F32, F64, as_c, check_not_bool, check_numeric, describe, flat, labels
 from ._norm import _check_ratio, _masked
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
@@ -53,6 +53,7 @@ def sigmoid(x):
     array([0.5, 1. , 0. ])
     """
     check_numeric(x, "sigmoid")
+    check_not_bool(x, "sigmoid")
     y = _elementwise(_K.sigmoid_forward, x, "sigmoid")
     if y is not None:
         return y
@@ -63,6 +64,7 @@ def sigmoid(x):
 def sigmoid_grad(x):
     """``(1 - sigmoid(x)) * sigmoid(x)``; ``x`` is the pre-activation."""
     check_numeric(x, "sigmoid_grad")
+    check_not_bool(x, "sigmoid_grad")
     y = _elementwise(_K.sigmoid_grad, x, "sigmoid_grad")
     if y is not None:
         return y
@@ -95,6 +97,7 @@ def relu_grad(x):
 def softmax(x):
     """Softmax over the last axis, for any ndim (max-subtracted). float32 stays float32."""
     check_numeric(x, "softmax")
+    check_not_bool(x, "softmax")
     xc = _kernel_input(x)
     if xc is None:
         x = np.asarray(x)
@@ -111,7 +114,11 @@ def sum_squared_error(y, t):
     """``0.5 * sum((y - t)**2)`` over all elements (no division by the batch size)."""
     check_numeric(y, "sum_squared_error y")
     check_numeric(t, "sum_squared_error t")
-    return 0.5 * np.sum((y - t) ** 2)
+    if np.asarray(y).dtype.kind == "b" and np.asarray(t).dtype.kind == "b":
+        check_not_bool(y, "sum_squared_error y", "numpy cannot subtract two boolean arrays")
+    # through numpy even for Python numbers: a huge difference squares to inf (with numpy's
+    # overflow warning) where Python floats raise OverflowError
+    return 0.5 * np.sum((np.asarray(y) - np.asarray(t)) ** 2)
 
 
 mean_squared_error = sum_squared_error
@@ -130,6 +137,9 @@ def _loss_operands(y, t, what):
         raise ValueError(f"{what}: expected y of shape (N, C) or (C,); got {describe(y)}")
     if y.shape[0] == 0:
         raise ValueError(f"{what}: the loss of an empty batch is undefined; got {describe(y)}")
+    if y.shape[1] == 0:
+        raise ValueError(f"{what}: expected y with at least one class (N, C >= 1); got "
+                         f"{describe(y)}")
     if t.size == y.size:  # one-hot (or any dense target): the book takes its argmax
         check_numeric(t, f"{what} t")
         t = t.reshape(y.shape).argmax(axis=1)

@@ -11,17 +11,39 @@ import numpy as np
 _H = 1e-4
 
 
+def _check_array(x, who):
+    """The point must be a numpy array: it is perturbed in place, entry by entry (a list or
+    a number could not carry the perturbation to f; the book fails on them obscurely)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{who}: expected x as a numpy array (perturbed in place); got "
+                        f"{type(x).__name__}")
+    if not x.flags.writeable:
+        raise ValueError(f"{who}: expected a writable array x (perturbed in place); got a "
+                         f"read-only {x.dtype} array of shape {x.shape}")
+
+
+def _set(x, idx, value, who):
+    """x[idx] = value; ValueError (not OverflowError) when an integer x cannot hold x +- h
+    (integer arrays give wrong gradients anyway: x + h is truncated, as in the book)."""
+    try:
+        x[idx] = value
+    except OverflowError as e:
+        raise ValueError(f"{who}: x[{idx}] +- h does not fit x's dtype {x.dtype} ({e})") from e
+
+
 def _numerical_gradient_1d(f, x):
     """Central-difference gradient of f at a 1-D array x (f receives the whole x)."""
     grad = np.zeros_like(x)
     for i in range(x.size):
         old = x[i]
-        x[i] = float(old) + _H
-        f_plus = f(x)
-        x[i] = old - _H
-        f_minus = f(x)
+        try:
+            _set(x, i, float(old) + _H, "numerical_gradient")
+            f_plus = f(x)
+            _set(x, i, old - _H, "numerical_gradient")
+            f_minus = f(x)
+        finally:  # restored even when f raises (the book leaves x perturbed then)
+            x[i] = old
         grad[i] = (f_plus - f_minus) / (2 * _H)
-        x[i] = old
     return grad
 
 
@@ -34,6 +56,7 @@ def numerical_gradient_2d(f, X):
     array([[6., 8.],
            [0., 4.]])
     """
+    _check_array(X, "numerical_gradient_2d")
     if X.ndim == 1:
         return _numerical_gradient_1d(f, X)
     grad = np.zeros_like(X)
@@ -55,17 +78,20 @@ def numerical_gradient(f, x):
     array([[2., 4.],
            [6., 8.]])
     """
+    _check_array(x, "numerical_gradient")
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     while not it.finished:
         idx = it.multi_index
         old = x[idx]
-        x[idx] = float(old) + _H
-        f_plus = f(x)
-        x[idx] = old - _H
-        f_minus = f(x)
+        try:
+            _set(x, idx, float(old) + _H, "numerical_gradient")
+            f_plus = f(x)
+            _set(x, idx, old - _H, "numerical_gradient")
+            f_minus = f(x)
+        finally:  # restored even when f raises (the book leaves x perturbed then)
+            x[idx] = old
         grad[idx] = (f_plus - f_minus) / (2 * _H)
-        x[idx] = old
         it.iternext()
     return grad
 
@@ -79,10 +105,12 @@ def _numerical_gradient_4pt(f, x, h):
         idx = it.multi_index
         old = x[idx]
         vals = []
-        for k in (2, 1, -1, -2):
-            x[idx] = float(old) + k * h
-            vals.append(f(x))
-        x[idx] = old
+        try:
+            for k in (2, 1, -1, -2):
+                x[idx] = float(old) + k * h
+                vals.append(f(x))
+        finally:
+            x[idx] = old
         grad[idx] = (-vals[0] + 8 * vals[1] - 8 * vals[2] + vals[3]) / (12 * h)
         it.iternext()
     return grad
@@ -95,12 +123,14 @@ def _numerical_gradient_h(f, x, h):
     while not it.finished:
         idx = it.multi_index
         old = x[idx]
-        x[idx] = float(old) + h
-        f_plus = f(x)
-        x[idx] = float(old) - h
-        f_minus = f(x)
+        try:
+            x[idx] = float(old) + h
+            f_plus = f(x)
+            x[idx] = float(old) - h
+            f_minus = f(x)
+        finally:
+            x[idx] = old
         grad[idx] = (f_plus - f_minus) / (2 * h)
-        x[idx] = old
         it.iternext()
     return grad
 

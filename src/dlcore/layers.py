@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, check_numeric, describe, flat, kernel_dtype
+from ._arrays import (F32, F64, MAX_INDEX, as_c, check_numeric, describe, flat,
+                      kernel_dtype, kernel_inplace)
 from .functions import *  # noqa: F401,F403  (the book's star-import surface)
 from .functions import _loss_operands, softmax, cross_entropy_error
 
@@ -46,15 +47,27 @@ class Relu:
         return out
 
     def backward(self, dout):
-        if self.mask is None:
+        what = "Relu.backward"
+        mask = self.mask
+        if mask is None:
             raise RuntimeError("Relu.backward: call forward first")
-        if (isinstance(dout, np.ndarray) and dout.shape == self.mask.shape
-                and (dout.dtype == F64 or dout.dtype == F32)
-                and dout.flags.c_contiguous and dout.flags.writeable):
+        if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_):
+            raise TypeError(f"{what}: expected mask to be the boolean array set by forward; "
+                            f"got {describe(mask)}")
+        if not isinstance(dout, np.ndarray):
+            raise TypeError(f"{what}: expected dout as a numpy array (it is zeroed in place "
+                            f"and returned, as in the book); got {describe(dout)}")
+        if dout.shape != mask.shape:
+            raise ValueError(f"{what}: expected dout of shape {mask.shape} (the last forward "
+                             f"input); got {describe(dout)}")
+        if not dout.flags.writeable:
+            raise ValueError(f"{what}: expected a writable dout (the book zeroes it in place "
+                             f"and returns it); got a read-only {describe(dout)}")
+        if kernel_inplace(dout, F64) or kernel_inplace(dout, F32):
             d = flat(dout)
-            _K.relu_backward(d, flat(self.mask).view(np.uint8), d)
+            _K.relu_backward(d, flat(np.ascontiguousarray(mask)).view(np.uint8), d)
             return dout
-        dout[self.mask] = 0
+        dout[mask] = 0
         return dout
 
 
@@ -126,11 +139,18 @@ class Affine:
                 f"Affine.forward: x has {x.shape[1]} features but W expects {W.shape[0]} "
                 f"(x.shape={self.original_x_shape}, W.shape={W.shape})")
         M = W.shape[1]
+        if x.shape[0] * M * 8 >= MAX_INDEX or M * 8 >= MAX_INDEX:
+            raise ValueError(f"Affine.forward: expected an output (N, M) that fits in memory; "
+                             f"got N={x.shape[0]}, M={M} (x.shape={self.original_x_shape}, "
+                             f"W.shape={W.shape})")
         b_arr = np.asarray(b)
         if b_arr.shape not in ((M,), ()):
             raise ValueError(f"Affine.forward: expected b of shape ({M},); got {describe(b_arr)}")
-        dt = kernel_dtype(x, W, b_arr)
-        if dt is None:
+        # a Python number b is weak in numpy's promotion (float32 x, W with b=0.0 stays
+        # float32); an array b, 0-d included, takes part with its dtype
+        dt = kernel_dtype(x, W, b if isinstance(b, (int, float)) else b_arr)
+        if dt is None or np.result_type(x, W) != dt:
+            # (a float32 product with a float64 b: the book rounds x @ W to float32 first)
             return np.dot(x, W) + b
         out = np.empty((x.shape[0], M), dt)
         bc = as_c(b_arr, dt) if b_arr.ndim else np.full(M, b_arr, dt)
@@ -140,8 +160,20 @@ class Affine:
     def backward(self, dout):
         if self.x is None:
             raise RuntimeError("Affine.backward: call forward first")
-        W, _ = self._operands("Affine.backward")
+        what = "Affine.backward"
+        W, _ = self._operands(what)
         x = self.x
+        check_numeric(x, f"{what} x")
+        if not (isinstance(x, np.ndarray) and x.ndim == 2 and x.shape[1] == W.shape[0]):
+            raise ValueError(f"{what}: expected x to be the (N, {W.shape[0]}) input of the last "
+                             f"forward, matching W of shape {W.shape}; got {describe(x)} (was x "
+                             "or W rebound between forward and backward?)")
+        shape = self.original_x_shape
+        if not (isinstance(shape, tuple) and len(shape) >= 2 and shape[0] == x.shape[0]
+                and math.prod(shape) == x.size):
+            raise ValueError(f"{what}: expected original_x_shape to be the shape of the last "
+                             f"forward input, {x.size} elements in {x.shape[0]} rows; got "
+                             f"{shape!r}")
         check_numeric(dout, "Affine.backward dout")
         dout = np.asarray(dout)
         N, M = x.shape[0], W.shape[1]
@@ -149,7 +181,9 @@ class Affine:
             raise ValueError(f"Affine.backward: expected dout of shape {(N, M)}; "
                              f"got {describe(dout)}")
         dt = kernel_dtype(dout, x, W)
-        if dt is None:
+        if dt is None or np.result_type(dout, W) != dt or np.result_type(x, dout) != dt:
+            # the book computes dx in dout's and W's dtype, dW in x's and dout's: a mix
+            # where those differ takes its statements
             dx = np.dot(dout, W.T)
             self.dW = np.dot(x.T, dout)
             self.db = np.sum(dout, axis=0)
@@ -195,9 +229,15 @@ class SoftmaxWithLoss:
         return self.loss
 
     def backward(self, dout=1):
+        what = "SoftmaxWithLoss.backward"
         if self.y is None:
             raise RuntimeError("SoftmaxWithLoss.backward: call forward first")
         y = self.y
+        check_numeric(y, f"{what} y")
+        check_numeric(self.t, f"{what} t")
+        if not (isinstance(y, np.ndarray) and y.ndim in (1, 2) and y.size):
+            raise ValueError(f"{what}: expected y to be the (N, C) softmax output of the last "
+                             f"forward; got {describe(y)}")
         y2 = y.reshape(1, -1) if y.ndim == 1 else y
         t = np.asarray(self.t)
         batch_size = y2.shape[0]

@@ -50,12 +50,12 @@ def _weight_decay(net):
     return weight_decay
 
 
-def _accuracy(y, t, n):
-    """Fraction of argmax hits as a numpy float64; t: labels or one-hot."""
-    y = np.argmax(y, axis=1)
-    if t.ndim != 1:
-        t = np.argmax(t, axis=1)
-    return np.sum(y == t) / float(n)
+def _accuracy(net, x, t, predict):
+    """Fraction of argmax hits of predict(x) as a numpy float64; t: labels or one-hot,
+    checked against x's batch before predicting (see _nets.accuracy_targets)."""
+    t = _nets.accuracy_targets(x, t, f"{net._who}.accuracy")
+    y = np.argmax(predict(x), axis=1)
+    return np.sum(y == t) / float(np.shape(x)[0])
 
 
 def _activation_class(activation, who):
@@ -77,6 +77,8 @@ def _check_sizes(input_size, hidden_size_list, output_size, who):
                         f"got {type(hidden_size_list).__name__}") from None
     for s in sizes:
         _nets.check_positive_int(s, "every hidden size", who)
+    chain = [int(v) for v in [input_size] + sizes + [output_size]]
+    _nets.check_total_size(sum(a * b + b for a, b in zip(chain, chain[1:])), who)
     return sizes
 
 
@@ -152,7 +154,7 @@ class MultiLayerNet:
 
     def accuracy(self, x, t):
         """Fraction of argmax hits (numpy float64); t: labels or one-hot."""
-        return _accuracy(self.predict(x), t, x.shape[0])
+        return _accuracy(self, x, t, self.predict)
 
     def numerical_gradient(self, x, t):
         """Central differences (h=1e-4) of the loss for every W and b."""

@@ -102,7 +102,7 @@ class MultiLayerNetExtend:
 
     def accuracy(self, X, T):
         """Fraction of argmax hits in test mode (numpy float64); T: labels or one-hot."""
-        return _accuracy(self.predict(X, train_flg=False), T, X.shape[0])
+        return _accuracy(self, X, T, lambda x: self.predict(x, train_flg=False))
 
     def numerical_gradient(self, X, T):
         """Central differences (h=1e-4) of the training-mode loss (every evaluation redraws

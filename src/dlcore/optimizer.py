@@ -8,7 +8,7 @@ rule matches the book's numpy statements in order and rounding.
 import numpy as np  # noqa: F401  (the book's star-import surface exposes np)
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, flat
+from ._arrays import F32, F64, as_c, describe, flat
 
 
 def _check_lr(lr, who):
@@ -19,15 +19,35 @@ def _check_lr(lr, who):
     return float(lr)
 
 
-def _kernel_views(p, g, *state):
+def _check_dicts(params, grads, who):
+    """TypeError unless params and grads are dict-like (the book loops over
+    ``params.keys()`` and reads ``grads[key]``; a missing key stays a KeyError)."""
+    for name, d in (("params", params), ("grads", grads)):
+        if not (hasattr(d, "keys") and hasattr(d, "__getitem__")):
+            raise TypeError(f"{who}: expected {name} as a dict of arrays (or numbers); got "
+                            f"{describe(d)}")
+
+
+def _kernel_views(who, p, g, *state):
     """Flat C-order views of a parameter, its gradient and state arrays when a kernel can
     update them in place, else None. Fortran-ordered parameters (the book's ch03 weights) are
     updated through their transposes, which are C-contiguous views of the same memory."""
     if not (isinstance(p, np.ndarray) and (p.dtype == F64 or p.dtype == F32)
-            and p.flags.writeable and p.size):
+            and p.flags.writeable and p.flags.aligned and p.size):
         return None
     g = np.asarray(g)
-    if g.shape != p.shape:
+    if g.dtype.kind not in "biuf":
+        # the book's `p -= lr * g` refuses these (complex: a casting error, object: no
+        # float loop); a C kernel must not silently drop an imaginary part
+        raise TypeError(f"{who}: expected real numeric gradients; got {describe(g)} for a "
+                        f"{p.dtype} parameter")
+    if g.shape != p.shape or g.dtype != p.dtype:
+        # another gradient dtype changes where the book's statements round: a wider one
+        # (float64 for float32 p) computes in the wider type, a narrower one (float16, ints)
+        # squares or scales g in its own type first; the numpy path reproduces both
+        return None
+    if not all(isinstance(s, np.ndarray) and s.flags.aligned and s.flags.writeable
+               for s in state):
         return None
     if p.flags.c_contiguous:
         pv, gv, sv = p, g, state
@@ -38,7 +58,20 @@ def _kernel_views(p, g, *state):
     if not all(s.dtype == p.dtype and s.flags.c_contiguous and s.shape == pv.shape
                for s in sv):
         return None
-    return (flat(pv), flat(as_c(gv, p.dtype))) + tuple(flat(s) for s in sv)
+    gc = as_c(gv, p.dtype)
+    if np.may_share_memory(gc, pv) and not _same_memory(gc, pv):
+        # a gradient that partly overlaps its own parameter (views of one buffer): numpy
+        # reads such an operand as if copied first; the kernel would read updated values
+        gc = gc.copy()
+    if any(np.may_share_memory(st, pv) or np.may_share_memory(st, gc) for st in sv):
+        return None
+    return (flat(pv), flat(gc)) + tuple(flat(st) for st in sv)
+
+
+def _same_memory(a, b):
+    """True when a and b are the same elements (same start, strides and shape)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+            and a.strides == b.strides and a.shape == b.shape)
 
 
 class SGD:
@@ -59,8 +92,9 @@ class SGD:
         self.lr = _check_lr(lr, "SGD")
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "SGD.update")
         for key in params.keys():
-            views = _kernel_views(params[key], grads[key])
+            views = _kernel_views("SGD.update", params[key], grads[key])
             if views is not None:
                 _K.sgd_update(views[0], views[1], self.lr)
             else:
@@ -122,13 +156,14 @@ class Momentum:
         self.v = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "Momentum.update")
         if self.v is None:
             self.v = _zeros_state(params)
         for key in params.keys():
             p, g, v = params[key], grads[key], self.v[key]
             if isinstance(v, np.ndarray):
                 v_new = v.copy(order="K")  # the book rebinds v: never write the old array
-                views = _kernel_views(p, g, v_new)
+                views = _kernel_views("Momentum.update", p, g, v_new)
                 if views is not None:
                     _K.momentum_update(views[0], views[2], views[1], self.lr, self.momentum)
                     self.v[key] = v_new
@@ -163,11 +198,12 @@ class Nesterov:
         self.v = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "Nesterov.update")
         if self.v is None:
             self.v = _zeros_state(params)
         mu, lr = self.momentum, self.lr
         for key in params.keys():
-            views = _kernel_views(params[key], grads[key], self.v[key])
+            views = _kernel_views("Nesterov.update", params[key], grads[key], self.v[key])
             if views is not None:
                 _K.nesterov_update(views[0], views[2], views[1], lr, mu)
                 continue
@@ -199,10 +235,11 @@ class AdaGrad:
         self.h = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "AdaGrad.update")
         if self.h is None:
             self.h = _zeros_state(params)
         for key in params.keys():
-            views = _kernel_views(params[key], grads[key], self.h[key])
+            views = _kernel_views("AdaGrad.update", params[key], grads[key], self.h[key])
             if views is not None:
                 _K.adagrad_update(views[0], views[2], views[1], self.lr, 1e-7)
                 continue
@@ -233,11 +270,12 @@ class RMSprop:
         self.h = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "RMSprop.update")
         if self.h is None:
             self.h = _zeros_state(params)
         rho = self.decay_rate
         for key in params.keys():
-            views = _kernel_views(params[key], grads[key], self.h[key])
+            views = _kernel_views("RMSprop.update", params[key], grads[key], self.h[key])
             if views is not None:
                 _K.rmsprop_update(views[0], views[2], views[1], self.lr, rho, 1e-7)
                 continue
@@ -281,6 +319,7 @@ class Adam:
         self.v = None
 
     def update(self, params, grads):
+        _check_dicts(params, grads, "Adam.update")
         if self.m is None:
             self.m = _zeros_state(params)
             self.v = _zeros_state(params)
@@ -288,7 +327,8 @@ class Adam:
         b1, b2 = self.beta1, self.beta2
         lr_t = self.lr * np.sqrt(1.0 - b2 ** self.iter) / (1.0 - b1 ** self.iter)
         for key in params.keys():
-            views = _kernel_views(params[key], grads[key], self.m[key], self.v[key])
+            views = _kernel_views("Adam.update", params[key], grads[key], self.m[key],
+                                  self.v[key])
             if views is not None:
                 _K.adam_update(views[0], views[2], views[3], views[1], float(lr_t), b1, b2,
                                1e-7)

@@ -61,8 +61,12 @@ class SimpleConvNet:
         who = "SimpleConvNet"
         self.dtype = dt = _nets.net_dtype(dtype, who)
         _check_conv_param(conv_param, who)
-        if len(input_dim) != 3:
+        if not isinstance(input_dim, (tuple, list)) or len(input_dim) != 3:
             raise ValueError(f"{who}: expected input_dim=(C, H, W); got {input_dim!r}")
+        for i, v in enumerate(input_dim):
+            _nets.check_positive_int(v, f"input_dim[{i}]", who)
+        _nets.check_positive_int(hidden_size, "hidden_size", who)
+        _nets.check_positive_int(output_size, "output_size", who)
         filter_num = conv_param['filter_num']
         filter_size = conv_param['filter_size']
         filter_pad = conv_param['pad']
@@ -79,6 +83,9 @@ class SimpleConvNet:
                 f"integer >= 2 (the book's formula for W2's rows); got input_dim={input_dim!r}, "
                 f"conv_param={conv_param!r}, which gives {conv_output_size:g}")
 
+        _nets.check_total_size(filter_num * (int(input_dim[0]) * filter_size**2 + 1)
+                               + (pool_output_size + 1) * hidden_size
+                               + (hidden_size + 1) * output_size, who)
         self.params = {}
         self.params['W1'] = _nets.draw(weight_init_std,
                                        (filter_num, input_dim[0], filter_size, filter_size), dt)

@@ -18,6 +18,19 @@ Beyond the book (keyword-only):
   :class:`TrainingDiverged` (a ``FloatingPointError``) that says where it happened; the
   loss is appended to ``train_loss_list`` first. The book would train on, printing
   ``train loss:nan``; ``stop_on_nonfinite=False`` restores that.
+- ``checkpoint_dir=DIR``, ``checkpoint_every=N`` (epochs, default 1): ``train()`` writes
+  ``DIR/checkpoint.npz`` (:meth:`save_checkpoint`: network, optimizer state, counters,
+  lists and numpy's global RNG state; atomic, so a crash never leaves a partial file)
+  after every ``round(N * iter_per_epoch)`` iterations and at the end. A diverged run
+  (TrainingDiverged) keeps the last good checkpoint. While it trains with checkpoints, the
+  first Ctrl-C (SIGINT, main thread) is deferred to the end of the current step: the
+  trainer saves a checkpoint and raises KeyboardInterrupt (a second Ctrl-C interrupts at
+  once).
+- ``resume_from=PATH`` (or :meth:`resume`): restore such a checkpoint into this trainer's
+  network and optimizer; ``train()`` then runs the remaining iterations. With the same
+  data, network class and optimizer settings the resumed run reproduces the uninterrupted
+  one bit for bit (numpy's RNG state is part of the checkpoint).
+
 - ``fused="auto"``: when the network is one of dlcore's book networks (exact class) and the
   optimizer one of dlcore's, each step's gradient and update run on the fused C engine
   (:class:`dlcore.engine.FusedTrainer`: one C call per half, no per-layer Python, no
@@ -27,9 +40,15 @@ Beyond the book (keyword-only):
   float64 rounding. ``fused=False`` always takes the per-layer path; ``fused=True`` raises
   :class:`dlcore.engine.NotFusable` when the engine does not apply.
 
+Bad arguments raise ValueError/TypeError naming them (the book fails later, or divides by
+zero): data without a batch axis, targets whose length differs from the inputs', an empty
+training or test set, a batch size or ``evaluate_sample_num_per_epoch`` below 1, negative or
+non-finite ``epochs``.
+
 While it trains, numpy's BLAS is held at one thread (``threadpoolctl``) so that numpy's and
 dlcore's thread pools never run back to back (they stall each other on small machines).
 """
+import numbers
 import os  # noqa: F401  (the book's module namespace, exposed by star imports)
 import sys
 
@@ -37,6 +56,35 @@ import numpy as np
 
 from .optimizer import *  # noqa: F401,F403  (the book's star-import surface: np, optimizers)
 from . import optimizer as _optimizer
+from . import _persist
+
+
+def _check_arguments(x_train, t_train, x_test, t_test, epochs, batch_size, eval_num):
+    """The Trainer's data and sizes (the book fails later, or divides by zero, on these)."""
+    from ._arrays import describe
+    for (xn, x), (tn, t) in ((("x_train", x_train), ("t_train", t_train)),
+                             (("x_test", x_test), ("t_test", t_test))):
+        for name, a in ((xn, x), (tn, t)):
+            if not isinstance(a, np.ndarray) or a.ndim < 1:
+                raise TypeError(f"Trainer: expected {name} as a numpy array with a batch axis; "
+                                f"got {describe(a)}")
+        if x.shape[0] != t.shape[0]:
+            raise ValueError(f"Trainer: expected {tn} with one target per sample of {xn} "
+                             f"({x.shape[0]}); got {describe(t)}")
+        if x.shape[0] == 0:
+            raise ValueError(f"Trainer: expected at least one sample in {xn}; got "
+                             f"{describe(x)}")
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(
+            batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"Trainer: expected a positive int mini_batch_size; got "
+                         f"{batch_size!r}")
+    if isinstance(epochs, (bool, np.bool_)) or not isinstance(epochs, numbers.Real) \
+            or not 0 <= epochs < float("inf"):
+        raise ValueError(f"Trainer: expected a finite number of epochs >= 0; got {epochs!r}")
+    if eval_num is not None and (isinstance(eval_num, (bool, np.bool_)) or not isinstance(
+            eval_num, numbers.Integral) or eval_num < 1):
+        raise ValueError(f"Trainer: expected None or a positive int for "
+                         f"evaluate_sample_num_per_epoch; got {eval_num!r}")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -95,8 +143,13 @@ class _TextBar:
         self.postfix = s
 
     def write(self, s):
-        self.file.write("\r" + s + "\n")
+        # like tqdm.write: clear the bar's line, print the message on stdout
+        self.file.write("\r" + " " * (self._width()) + "\r")
         self.file.flush()
+        print(s, flush=True)
+
+    def _width(self):
+        return 44 + len(f"{self.n}/{self.total} {self.postfix}")
 
     def close(self):
         self.file.write("\n")
@@ -137,7 +190,10 @@ class Trainer:
                  epochs=20, mini_batch_size=100,
                  optimizer='SGD', optimizer_param={'lr': 0.01},
                  evaluate_sample_num_per_epoch=None, verbose=True, *,
-                 progress=False, callback=None, stop_on_nonfinite=True, fused="auto"):
+                 progress=False, callback=None, stop_on_nonfinite=True,
+                 checkpoint_dir=None, checkpoint_every=1, resume_from=None, fused="auto"):
+        _check_arguments(x_train, t_train, x_test, t_test, epochs, mini_batch_size,
+                         evaluate_sample_num_per_epoch)
         self.network = network
         self.verbose = verbose
         self.x_train = x_train
@@ -181,6 +237,19 @@ class Trainer:
         self._fused_loss = False
         if fused is True:
             self._fused_trainer(strict=True)
+
+        if isinstance(checkpoint_every, (bool, np.bool_)) or not isinstance(
+                checkpoint_every, numbers.Real) or not 0 < checkpoint_every < float("inf"):
+            raise ValueError(f"Trainer: expected a positive number of epochs for "
+                             f"checkpoint_every; got {checkpoint_every!r}")
+        if checkpoint_dir is not None:
+            checkpoint_dir = os.fspath(checkpoint_dir)
+            os.makedirs(checkpoint_dir, exist_ok=True)
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self._resume_iter = 0
+        if resume_from is not None:
+            self.resume(resume_from)
 
     def _print(self, line):
         if self._bar is not None:
@@ -274,14 +343,51 @@ class Trainer:
                f"the book does")
         raise TrainingDiverged(msg, loss, self.current_iter, self.current_epoch, self)
 
+    @property
+    def checkpoint_path(self):
+        """``checkpoint_dir/checkpoint.npz``, or None without a checkpoint_dir."""
+        if self.checkpoint_dir is None:
+            return None
+        return os.path.join(self.checkpoint_dir, "checkpoint.npz")
+
+    def save_checkpoint(self, path=None):
+        """Write a checkpoint (network parameters and batch-norm statistics, optimizer state,
+        counters, the three lists, numpy's global RNG state) to ``path`` (default
+        :attr:`checkpoint_path`) atomically; returns the path."""
+        path = self.checkpoint_path if path is None else path
+        if path is None:
+            raise ValueError("Trainer.save_checkpoint: expected a path (or a trainer built "
+                             "with checkpoint_dir); got None")
+        _persist.save_trainer(self, path)
+        return path
+
+    def resume(self, path):
+        """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer (its
+        network and optimizer are updated in place, numpy's global RNG state is restored);
+        the next ``train()`` runs the iterations from ``current_iter`` to ``max_iter``."""
+        _persist.resume_trainer(self, path)
+        self._resume_iter = self.current_iter
+
     def train(self):
-        """Run ``max_iter`` steps, then evaluate on the full test set."""
-        with _one_blas_thread():
+        """Run ``max_iter`` steps (the remaining ones after :meth:`resume`), then evaluate
+        on the full test set."""
+        start, self._resume_iter = self._resume_iter, 0
+        ckpt = self.checkpoint_dir is not None
+        every = max(1, round(self.checkpoint_every * self.iter_per_epoch))
+        with _one_blas_thread(), _persist.DeferredInterrupt(ckpt) as interrupt:
             if self.progress:
-                self._bar = _make_bar(self.max_iter)
+                self._bar = _make_bar(self.max_iter - start)
             try:
-                for i in range(self.max_iter):
+                for i in range(start, self.max_iter):
                     self._step()
+                    if ckpt and (self.current_iter % every == 0
+                                 or i + 1 == self.max_iter or interrupt.requested):
+                        self.save_checkpoint()
+                    if interrupt.requested:
+                        raise KeyboardInterrupt(
+                            f"Trainer: interrupted after iteration {self.current_iter}; "
+                            f"checkpoint saved to {self.checkpoint_path} (resume with "
+                            f"Trainer(..., resume_from=path))")
             finally:
                 if self._bar is not None:
                     self._bar.close()

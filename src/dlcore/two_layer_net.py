@@ -47,6 +47,8 @@ class TwoLayerNet:
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("output_size", output_size)):
             _nets.check_positive_int(v, name, who)
+        _nets.check_total_size((int(input_size) + 1) * int(hidden_size)
+                               + (int(hidden_size) + 1) * int(output_size), who)
         self.params = {}
         self.params['W1'] = _nets.draw(weight_init_std, (input_size, hidden_size), dt)
         self.params['b1'] = _nets.zeros(hidden_size, dt)
@@ -73,11 +75,10 @@ class TwoLayerNet:
 
     def accuracy(self, x, t):
         """Fraction of argmax hits (numpy float64); t: labels or one-hot."""
+        t = _nets.accuracy_targets(x, t, "TwoLayerNet.accuracy")
         y = self.predict(x)
         y = np.argmax(y, axis=1)
-        if t.ndim != 1:
-            t = np.argmax(t, axis=1)
-        return np.sum(y == t) / float(x.shape[0])
+        return np.sum(y == t) / float(np.shape(x)[0])
 
     def numerical_gradient(self, x, t):
         """Central differences (h=1e-4) of the loss for each parameter, in place."""

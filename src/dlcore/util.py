@@ -62,4 +62,10 @@ def conv_output_size(input_size, filter_size, stride=1, pad=0):
     >>> conv_output_size(28, 5)
     24.0
     """
-    return (input_size + 2 * pad - filter_size) / stride + 1
+    if isinstance(stride, (int, float, np.number)) and not isinstance(stride, bool) \
+            and stride == 0:
+        raise ValueError("conv_output_size: expected a non-zero stride; got stride=0")
+    try:
+        return (input_size + 2 * pad - filter_size) / stride + 1
+    except OverflowError as e:  # e.g. a numpy int8 against a huge Python int
+        raise ValueError(f"conv_output_size: sizes out of range for their types ({e})") from e

@@ -1,0 +1,168 @@
+"""Shared pieces of the command line (``python -m dlcore``; private).
+
+Data loading for the demo and the experiments (MNIST, Fashion-MNIST, or an ``.npz`` file
+given with the hidden ``--data`` option, which the tests use), threads and seed, timing,
+output paths, and the error type the command line turns into a clean message.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import _arrays
+
+PLOT_HINT = 'pip install "dlcore[plot]"'
+
+
+class CliError(Exception):
+    """An error the command line reports as one clean message (no traceback)."""
+
+    def __init__(self, message, code=1):
+        super().__init__(message)
+        self.code = code
+
+
+def dtype_of(name):
+    """'float32' / 'float64' -> numpy dtype."""
+    return np.dtype({"float32": np.float32, "float64": np.float64}[name])
+
+
+def setup(args):
+    """Apply ``--threads`` and ``--seed`` (numpy's global legacy RNG, which the networks,
+    the Trainer and dropout draw from, as in the book)."""
+    import dlcore
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        dlcore.set_num_threads(threads)
+    seed = getattr(args, "seed", None)
+    if seed is not None:
+        np.random.seed(seed)
+    return dlcore.get_num_threads()
+
+
+class Printer:
+    """print() to stdout unless quiet; ``result`` lines print even when quiet."""
+
+    def __init__(self, quiet=False):
+        self.quiet = quiet
+
+    def __call__(self, *a, **k):
+        if not self.quiet:
+            print(*a, **k)
+            sys.stdout.flush()
+
+    @staticmethod
+    def result(*a, **k):
+        print(*a, **k)
+        sys.stdout.flush()
+
+
+class Clock:
+    """Wall time since construction, in seconds (``perf_counter``)."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+
+    def __call__(self):
+        return time.perf_counter() - self.t0
+
+
+# ---------------------------------------------------------------------------------- data
+
+def _npz_data(path):
+    """((x_train, t_train), (x_test, t_test)) from an .npz with those four arrays.
+
+    uint8 images are normalised as ``load_mnist`` does (``astype(float32) / 255``); float
+    images are taken as float32. Labels must be integers."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in ("x_train", "t_train", "x_test", "t_test")}
+    except (OSError, ValueError, KeyError) as e:
+        raise CliError(f"--data: expected an .npz with arrays x_train, t_train, x_test, "
+                       f"t_test; got {path!r} ({e})") from None
+    out = []
+    for xk, tk in (("x_train", "t_train"), ("x_test", "t_test")):
+        x, t = arrays[xk], arrays[tk]
+        if x.dtype == np.uint8:
+            x = x.astype(np.float32) / 255
+        elif x.dtype.kind == "f":
+            x = x.astype(np.float32)
+        else:
+            raise CliError(f"--data: expected uint8 or float images in {xk}; got {x.dtype}")
+        if t.dtype.kind not in "iu" or t.ndim != 1 or len(t) != len(x):
+            raise CliError(f"--data: expected {tk} to be integer labels of shape "
+                           f"({len(x)},); got {_arrays.describe(t)}")
+        out.append((x, t))
+    return tuple(out)
+
+
+def load_data(args, dataset="mnist"):
+    """The training and test sets, as ``load_mnist(normalize=True)`` gives them: float32
+    images in [0, 1] of shape (N, D), integer labels (N,).
+
+    ``args.data`` (an .npz) replaces the data set when given. The loaders' own errors
+    (:class:`dlcore.mnist.DataUnavailableError`, :class:`dlcore.mnist.DataError`) propagate;
+    ``main`` prints them without a traceback.
+    """
+    path = getattr(args, "data", None)
+    if path:
+        return _npz_data(path)
+    if dataset == "mnist":
+        from . import mnist
+        return mnist.load_mnist(normalize=True, flatten=True)
+    if dataset == "fashion-mnist":
+        from . import datasets
+        return datasets.load_fashion_mnist(normalize=True, flatten=True)
+    raise ValueError(dataset)
+
+
+def num_classes(*label_arrays):
+    """10 for MNIST-like labels; more if the labels need it."""
+    return max(10, max(int(np.max(t)) + 1 for t in label_arrays if len(t)))
+
+
+def one_hot(t, n):
+    """float64 one-hot rows of shape (len(t), n), as ``load_mnist(one_hot_label=True)``."""
+    out = np.zeros((len(t), n))
+    out[np.arange(len(t)), np.asarray(t, dtype=np.intp)] = 1.0
+    return out
+
+
+def as_images(x):
+    """(N, D) -> (N, 1, s, s) for square D (the convnet's input)."""
+    if x.ndim == 4:
+        return x
+    side = int(round(np.sqrt(x.shape[1])))
+    if side * side != x.shape[1]:
+        raise CliError(f"convnet: expected square images (784 = 28 x 28 pixels); got "
+                       f"{x.shape[1]} features")
+    return x.reshape(len(x), 1, side, side)
+
+
+# ---------------------------------------------------------------------------------- output
+
+def output_dir(path):
+    """Create the output directory if needed and return its absolute path."""
+    path = os.path.abspath(os.path.expanduser(path))
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"--output: cannot create the directory {path!r} ({e.strerror})") from None
+    return path
+
+
+def write_json(path, data):
+    """Write the results as JSON (numpy scalars and arrays become plain numbers/lists)."""
+    def plain(o):
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        raise TypeError(type(o).__name__)
+
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1, default=plain)
+        f.write("\n")
+    return path
