@@ -285,6 +285,24 @@ def test_bad_labels(t, exc, match):
             fn(y, t)
 
 
+def test_targets_that_the_book_would_misread():
+    y = np.full((2, 3), 1 / 3)
+    onehot = np.eye(3)[[0, 2]]
+    with pytest.raises(ValueError, match=r"expected one-hot targets of shape \(2, 3\), like y"):
+        F.cross_entropy_error(y, onehot.T.copy().reshape(3, 2))  # same size, other shape
+    with pytest.raises(ValueError, match="expected one-hot targets"):
+        L.SoftmaxWithLoss().forward(np.ones((2, 3)), onehot.reshape(-1))
+    # one class: labels have y's size and are read as one-hot (argmax 0), as in the book
+    assert F.cross_entropy_error(np.ones((2, 1)), np.array([0, 0])) == -np.log(1 + 1e-7)
+    with pytest.raises(ValueError, match=r"expected t with one target per sample of x \(3\)"):
+        U.shuffle_dataset(np.ones((3, 2)), np.arange(4))  # the book drops the 4th silently
+    from dlcore.engine import FusedTrainer
+    with pytest.raises(ValueError, match=r"one-hot targets \(2, 3\); got float64 targets of "
+                                         r"shape \(2,\)"):
+        FusedTrainer(TwoLayerNet(4, 3, 3), O.SGD()).gradient(np.ones((2, 4)),
+                                                             np.array([0.0, 1.0]))
+
+
 # ------------------------------------------------------------------------------ hyper-parameters
 @pytest.mark.parametrize("name", ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"])
 def test_learning_rates(name):

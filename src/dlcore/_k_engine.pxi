@@ -63,10 +63,35 @@ def engine_alloc_count():
     return dl_engine_alloc_count()
 
 
+cdef int _check_buffers(Py_buffer *vx, Py_buffer *vt, Py_buffer *vl, int tt, dl_index N,
+                        Py_ssize_t insize, dl_index classes, int elem, str what) except -1:
+    """Sizes and alignment of the caller's buffers against the engine's shapes (defence in
+    depth: FusedTrainer already shapes them): x holds N samples, labels N entries, one-hot
+    targets and logits N * classes, each element aligned."""
+    if vx.len != N * insize * vx.itemsize:
+        raise ValueError(f"{what}: expected x of {N} samples of {insize} values; got "
+                         f"{vx.len // vx.itemsize} values")
+    if (<size_t>vx.buf) % vx.itemsize:
+        raise ValueError(f"{what}: expected an aligned x")
+    if vt != NULL:
+        if vt.len // vt.itemsize != (N * classes if tt <= 1 else N):
+            raise ValueError(f"{what}: expected {N} labels or {N}x{classes} one-hot targets; "
+                             f"got {vt.len // vt.itemsize} values")
+        if (<size_t>vt.buf) % vt.itemsize:
+            raise ValueError(f"{what}: expected aligned targets")
+    if vl != NULL:
+        if _type_code(vl) != (0 if elem == 8 else 1) or vl.len != N * classes * vl.itemsize \
+                or (<size_t>vl.buf) % vl.itemsize:
+            raise ValueError(f"{what}: expected aligned logits of the engine's dtype, "
+                             f"{N}x{classes}")
+    return 0
+
+
 cdef class Engine:
     """A C fused-step engine (private; use dlcore.engine.FusedTrainer)."""
     cdef dl_engine *e
     cdef readonly int elem
+    cdef readonly Py_ssize_t insize
     cdef object _rng_owner
 
     def __cinit__(self, int elem, Py_ssize_t cap, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W):
@@ -75,6 +100,7 @@ cdef class Engine:
             raise ValueError(f"Engine: expected elem 4 or 8 and positive sizes; got elem={elem}, "
                              f"cap={cap}, input=({C}, {H}, {W})")
         self.elem = elem
+        self.insize = C * H * W
 
     def __dealloc__(self):
         if self.e != NULL:
@@ -163,6 +189,8 @@ cdef class Engine:
             if xt < 0 or xt > 2 or tt < 0:
                 raise TypeError("Engine.forward: unsupported input or target dtype")
             N = vx.shape[0] if vx.ndim > 0 else 0
+            _check_buffers(&vx, &vt if ht else NULL, &vl if hl else NULL, tt, N, self.insize,
+                           dl_engine_classes(self.e), self.elem, "Engine.forward")
             with nogil:
                 if self.elem == 8:
                     s = dl_engine_forward_f64(self.e, <double *>(vl.buf if hl else NULL), &loss,
@@ -213,6 +241,8 @@ cdef class Engine:
             if xt < 0 or xt > 2:
                 raise TypeError("Engine.predict: unsupported input dtype")
             N = vx.shape[0] if vx.ndim > 0 else 0
+            _check_buffers(&vx, NULL, &vl, 5, N, self.insize, dl_engine_classes(self.e),
+                           self.elem, "Engine.predict")
             with nogil:
                 if self.elem == 8:
                     s = dl_engine_predict_f64(self.e, <double *>vl.buf, vx.buf, xt, N)

@@ -150,9 +150,9 @@ def load_param_dict(file_name, who):
 def save_param_dict(params, file_name):
     """Pickle ``{key: array}`` (the same array objects) to ``file_name`` (a path relative to
     the current directory, or a binary file object) with the default protocol, as the book
-    does."""
+    does; a path is written atomically (temporary file, fsync, rename)."""
     if hasattr(file_name, "write"):
         pickle.dump(dict(params), file_name)
         return
-    with open(os.fspath(file_name), "wb") as f:
-        pickle.dump(dict(params), f)
+    from ._persist import atomic_write  # a killed process leaves the previous file
+    atomic_write(file_name, lambda f: pickle.dump(dict(params), f))

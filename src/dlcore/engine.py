@@ -52,7 +52,7 @@ import weakref
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import F32, F64
+from ._arrays import F32, F64, as_c, check_numeric
 
 __all__ = ["FusedTrainer", "NotFusable", "fused_step", "supports"]
 
@@ -201,6 +201,16 @@ class FusedTrainer:
 
     # ------------------------------------------------------------------ building / binding
     def _build(self, in_shape, cap):
+        try:
+            self._build_engine(in_shape, cap)
+        except ValueError as e:
+            if isinstance(e, NotFusable):
+                raise
+            self._engine = None
+            raise ValueError(f"FusedTrainer: expected inputs this network accepts; samples of "
+                             f"shape {tuple(in_shape)} do not fit its layers ({e})") from None
+
+    def _build_engine(self, in_shape, cap):
         if len(in_shape) == 1:
             C, H, W = in_shape[0], 1, 1
         elif len(in_shape) == 3:
@@ -257,8 +267,10 @@ class FusedTrainer:
                 if getattr(layer, attr) is not arr:
                     raise NotFusable(f"layer attribute {attr} is not params[{key!r}]")
                 if not isinstance(arr, np.ndarray) or arr.dtype != dt or \
-                        not arr.flags.c_contiguous or not arr.flags.writeable:
-                    raise NotFusable(f"params[{key!r}] must be a writable C-contiguous {dt} array")
+                        not arr.flags.c_contiguous or not arr.flags.writeable or \
+                        not arr.flags.aligned:
+                    raise NotFusable(f"params[{key!r}] must be a writable, aligned, "
+                                     f"C-contiguous {dt} array")
                 eng.bind(i, _SLOT_P + s, arr)
                 eng.bind(i, _SLOT_G + s, self.grads[key])
                 watch.append((params, key, arr))
@@ -266,7 +278,8 @@ class FusedTrainer:
                 for j, d in enumerate(states):
                     st = d.get(key)
                     if not isinstance(st, np.ndarray) or st.dtype != dt or st.shape != arr.shape \
-                            or not st.flags.c_contiguous or not st.flags.writeable:
+                            or not st.flags.c_contiguous or not st.flags.writeable \
+                            or not st.flags.aligned:
                         raise NotFusable(f"optimizer state for {key!r} is not a {dt} array "
                                          "shaped like the parameter")
                     eng.bind(i, (_SLOT_S1 if j == 0 else _SLOT_S2) + s, st)
@@ -278,7 +291,8 @@ class FusedTrainer:
                         rs = np.zeros(layer.gamma.shape[0], dt)
                         setattr(layer, attr, rs)
                     if not isinstance(rs, np.ndarray) or rs.dtype != dt or \
-                            not rs.flags.c_contiguous or not rs.flags.writeable:
+                            not rs.flags.c_contiguous or not rs.flags.writeable or \
+                            not rs.flags.aligned:
                         raise NotFusable(f"BatchNormalization.{attr} is not a writable {dt} array")
                     eng.bind(i, slot, rs)
                     watch.append((layer.__dict__, attr, rs))
@@ -304,8 +318,10 @@ class FusedTrainer:
 
     # ------------------------------------------------------------------ inputs
     def _x(self, x):
-        if not isinstance(x, np.ndarray) or x.dtype not in _X_OK or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=self.dtype)
+        check_numeric(x, "FusedTrainer x")  # (complex would lose its imaginary part)
+        if not isinstance(x, np.ndarray) or x.dtype not in _X_OK or not x.flags.c_contiguous \
+                or not x.flags.aligned:
+            x = as_c(x, self.dtype)
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"FusedTrainer: expected a batch of inputs (N, ...); got shape "
                              f"{x.shape}")
@@ -318,17 +334,29 @@ class FusedTrainer:
         if t.dtype.kind in "iu":
             if t.size == n and t.ndim <= 2:
                 t = t.reshape(n)
-            if t.dtype not in _T_OK or not t.flags.c_contiguous:
-                t = np.ascontiguousarray(t, dtype=np.int64)
+            if t.dtype not in _T_OK or not t.flags.c_contiguous or not t.flags.aligned:
+                t = as_c(t, np.int64)
             if t.shape != (n,):
                 raise ValueError(f"FusedTrainer: expected labels of shape ({n},) or one-hot "
                                  f"targets; got shape {t.shape}")
             return t
         if t.dtype.kind == "f":
-            if t.dtype != self.dtype or not t.flags.c_contiguous:
-                t = np.ascontiguousarray(t, dtype=self.dtype)
+            classes = self._classes()
+            if t.shape != (n, classes):
+                raise ValueError(f"FusedTrainer: expected integer labels ({n},) or one-hot "
+                                 f"targets ({n}, {classes}); got {t.dtype} targets of shape "
+                                 f"{t.shape}")
+            if t.dtype != self.dtype or not t.flags.c_contiguous or not t.flags.aligned:
+                t = as_c(t, self.dtype)
             return t
         raise TypeError(f"FusedTrainer: expected integer labels or one-hot targets; got {t.dtype}")
+
+    def _classes(self):
+        """The number of classes: the output width of the last Affine layer."""
+        for kind, layer, _ in reversed(self._ops):
+            if kind == _AFFINE:
+                return layer.W.shape[1]
+        raise NotFusable("no Affine layer before the loss")
 
     # ------------------------------------------------------------------ the step
     def gradient(self, x, t):

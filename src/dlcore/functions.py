@@ -142,6 +142,11 @@ def _loss_operands(y, t, what):
                          f"{describe(y)}")
     if t.size == y.size:  # one-hot (or any dense target): the book takes its argmax
         check_numeric(t, f"{what} t")
+        if t.shape != y.shape and not (y.shape[1] == 1 and t.shape == (y.shape[0],)):
+            # e.g. transposed targets: the book answers wrong or fails (labels of a
+            # one-class y have its size, and are taken as one-hot, as the book does)
+            raise ValueError(f"{what}: expected one-hot targets of shape {y.shape}, like y; "
+                             f"got {describe(t)}")
         t = t.reshape(y.shape).argmax(axis=1)
     return y, labels(t, y.shape[0], what)
 

@@ -242,6 +242,10 @@ class SoftmaxWithLoss:
         t = np.asarray(self.t)
         batch_size = y2.shape[0]
         if t.size == y.size:  # one-hot or dense target
+            if t.shape not in (y.shape, y2.shape) and not (
+                    y2.shape[1] == 1 and t.shape == (y2.shape[0],)):
+                raise ValueError(f"{what}: expected one-hot targets of shape {y.shape}, like "
+                                 f"y; got {describe(t)}")
             t2 = t.reshape(y2.shape)
             dt = kernel_dtype(y2, t2)
             if dt is None or y2.dtype != dt:

@@ -48,6 +48,10 @@ def shuffle_dataset(x, t):
     if x.ndim == 0:
         raise IndexError("shuffle_dataset: expected x of shape (N, D) or (N, C, H, W); "
                          "got a 0-d array")
+    if t.ndim == 0 or t.shape[0] != x.shape[0]:
+        # the book fails on fewer targets and silently drops the extra ones of a longer t
+        raise ValueError(f"shuffle_dataset: expected t with one target per sample of x "
+                         f"({x.shape[0]}); got {t.dtype} array of shape {t.shape}")
     permutation = np.random.permutation(x.shape[0])
     if x.ndim in (1, 3):
         raise IndexError(f"shuffle_dataset: expected x of shape (N, D) or (N, C, H, W); "
