@@ -21,7 +21,7 @@ NETWORKS = {
     "mlp-extend": "MultiLayerNetExtend with batch normalization",
     "convnet": "SimpleConvNet (chapter 7)",
 }
-DEFAULT_EPOCHS = {"twolayer": 8, "mlp": 6, "mlp-extend": 5, "convnet": 1}
+DEFAULT_EPOCHS = {"twolayer": 8, "mlp": 6, "mlp-extend": 5, "convnet": 2}
 HIDDEN = 100
 
 # optimizer name -> (class name in dlcore.optimizer, default learning rate for the demo)
