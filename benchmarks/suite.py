@@ -471,6 +471,7 @@ def run(args):
                 row = {"workload": wname, "dtype": np.dtype(dt).name, "threads": th, "env": env,
                        "ms": ms, "samples_ms": samples, "gflop": gflop}
                 rows.append(row)
+                write_json(args.out + "-partial", {"rows": rows})  # survives an interrupted run
                 print(f"{wname} {np.dtype(dt).name} thr={th} env={env}: " +
                       ", ".join(f"{k} {v:.3f} ms" for k, v in ms.items()), flush=True)
             print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -508,9 +508,6 @@ def _affine_ref(x, W, b):
     bb = arr(b)
     if a is None or w is None or bb is None or a.ndim < 2:
         return None
-    rt = np.result_type(a, w, b if isinstance(b, (int, float)) else bb)
-    if rt.kind == "f":  # integer x and W against a float b: dlcore multiplies in the float
-        a, w = a.astype(rt), w.astype(rt)  # type (the book's integer product can wrap)
     return oracle(lambda: a.reshape(a.shape[0], math.prod(a.shape[1:])) @ w + b)
 
 

@@ -263,7 +263,8 @@ def test_progress_text_bar_without_tqdm(monkeypatch, capsys):
     assert "train loss:" not in out
     assert "Final Test Accuracy" in out
     text = bars[0].file.getvalue()
-    assert "6/6" in text and "loss " in text and "=== epoch:1" in text
+    assert "6/6" in text and "loss " in text
+    assert "=== epoch:1" in out and "=== epoch:1" not in text  # epoch lines on stdout, as tqdm.write
     assert len(tr.train_loss_list) == 6
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._persist import _fsync_dir
 from ._idx import DataError, DataUnavailableError, check_sha256, parse_idx, read_maybe_gz
 
 KEYS = ("train_img", "train_label", "test_img", "test_label")
@@ -211,23 +212,6 @@ def cache_from(cache, caller):
     if isinstance(cache, (str, os.PathLike)):
         return NpzCache(cache)
     raise TypeError(f"{caller}: expected cache=True, False or a directory; got {cache!r}")
-
-
-def _fsync_dir(directory):
-    """Persist a rename on POSIX, best effort (a directory cannot be opened for fsync on
-    Windows, and some file systems refuse it)."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------

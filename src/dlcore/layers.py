@@ -149,7 +149,8 @@ class Affine:
         # a Python number b is weak in numpy's promotion (float32 x, W with b=0.0 stays
         # float32); an array b, 0-d included, takes part with its dtype
         dt = kernel_dtype(x, W, b if isinstance(b, (int, float)) else b_arr)
-        if dt is None:
+        if dt is None or np.result_type(x, W) != dt:
+            # (a float32 product with a float64 b: the book rounds x @ W to float32 first)
             return np.dot(x, W) + b
         out = np.empty((x.shape[0], M), dt)
         bc = as_c(b_arr, dt) if b_arr.ndim else np.full(M, b_arr, dt)
@@ -180,7 +181,9 @@ class Affine:
             raise ValueError(f"Affine.backward: expected dout of shape {(N, M)}; "
                              f"got {describe(dout)}")
         dt = kernel_dtype(dout, x, W)
-        if dt is None:
+        if dt is None or np.result_type(dout, W) != dt or np.result_type(x, dout) != dt:
+            # the book computes dx in dout's and W's dtype, dW in x's and dout's: a mix
+            # where those differ takes its statements
             dx = np.dot(dout, W.T)
             self.dW = np.dot(x.T, dout)
             self.db = np.sum(dout, axis=0)

@@ -143,8 +143,13 @@ class _TextBar:
         self.postfix = s
 
     def write(self, s):
-        self.file.write("\r" + s + "\n")
+        # like tqdm.write: clear the bar's line, print the message on stdout
+        self.file.write("\r" + " " * (self._width()) + "\r")
         self.file.flush()
+        print(s, flush=True)
+
+    def _width(self):
+        return 44 + len(f"{self.n}/{self.total} {self.postfix}")
 
     def close(self):
         self.file.write("\n")
