@@ -79,8 +79,9 @@ def _common(p, output_help, dtype=None):
                        help=f"floating-point type of the parameters and the compute "
                             f"(default: {dtype})")
     p.add_argument("--threads", type=_positive_int, metavar="N",
-                   help="OpenMP threads for dlcore's kernels (default: OMP_NUM_THREADS or "
-                        "all cores)")
+                   help="OpenMP threads for dlcore's kernels (default: OMP_NUM_THREADS, "
+                        "else the cores that other programs leave idle by the load average, "
+                        "at least 1; the results do not depend on it)")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
                    help="seed of numpy's global RNG, which the networks, mini-batches and "
                         "dropout draw from (default: 0)")

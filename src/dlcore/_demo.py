@@ -117,7 +117,7 @@ def run(args):
     say(f"dlcore demo: {desc}")
     say(f"  {source}: {len(x_train)} training / {len(x_test)} test images; {opt_class} "
         f"lr={lr:g}, batch {batch}, {epochs} epoch{'s' if epochs != 1 else ''}, "
-        f"{dtype.name}, {threads} thread{'s' if threads != 1 else ''}, seed {args.seed}")
+        f"{dtype.name}, {threads}, seed {args.seed}")
     if not plotting:
         say(f"  note: matplotlib is not installed, so no plot will be drawn "
             f"(install it with: {_cli.PLOT_HINT})")
