@@ -215,7 +215,7 @@ class _Evil:
 
 
 def _evil_payloads(marker):
-    cmd = f"touch {marker}"
+    cmd = f"/usr/bin/touch {marker}"  # absolute: the wheel check runs with a bare PATH
     code = f"open({str(marker)!r}, 'w').write('pwned')"
     return {
         "os.system": _Evil(os.system, cmd),

@@ -181,7 +181,7 @@ class _Evil:
         self.canary = canary
 
     def __reduce__(self):
-        return (os.system, (f"touch {self.canary}",))
+        return (os.system, (f"/usr/bin/touch {self.canary}",))  # absolute: bare-PATH runs
 
 
 @pytest.mark.parametrize("mutate, match", [
