@@ -422,3 +422,29 @@ def test_experiment_without_matplotlib(data_npz, tmp_path, capsys, monkeypatch):
            '"dlcore[plot]"' in out
     assert not (tmp_path / "optimizer-compare.png").exists()
     assert (tmp_path / "optimizer-compare.json").exists()
+
+
+@pytest.mark.parametrize("load, cpus, expected", [(0.2, 2, 2), (0.6, 2, 1), (3.5, 2, 1),
+                                                  (1.2, 8, 7), (0.0, 1, 1)])
+def test_auto_threads_leave_busy_cores_alone(load, cpus, expected, monkeypatch):
+    from dlcore import _cli
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    n, note = _cli.auto_threads()
+    assert n == expected
+    assert (note == "") == (n == cpus)
+    if note:
+        assert f"load average {load:.1f} on {cpus} CPUs" in note
+
+
+def test_setup_respects_threads_option_and_omp_num_threads(monkeypatch):
+    import argparse
+    from dlcore import _cli
+    monkeypatch.setattr(os, "getloadavg", lambda: (5.0, 5.0, 5.0))   # busy: auto says 1
+    with dlcore.threads(2):
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        assert _cli.setup(argparse.Namespace(threads=None, seed=None)).startswith("1 thread ")
+        assert _cli.setup(argparse.Namespace(threads=2, seed=None)) == "2 threads"
+        dlcore.set_num_threads(2)
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")    # the user's choice wins over auto
+        assert _cli.setup(argparse.Namespace(threads=None, seed=None)) == "2 threads"

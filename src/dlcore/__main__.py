@@ -79,8 +79,9 @@ def _common(p, output_help, dtype=None):
                        help=f"floating-point type of the parameters and the compute "
                             f"(default: {dtype})")
     p.add_argument("--threads", type=_positive_int, metavar="N",
-                   help="OpenMP threads for dlcore's kernels (default: OMP_NUM_THREADS or "
-                        "all cores)")
+                   help="OpenMP threads for dlcore's kernels (default: OMP_NUM_THREADS, "
+                        "else the cores that other programs leave idle by the load average, "
+                        "at least 1; the results do not depend on it)")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
                    help="seed of numpy's global RNG, which the networks, mini-batches and "
                         "dropout draw from (default: 0)")
@@ -113,11 +114,11 @@ def build_parser():
     demo.add_argument("--network", choices=tuple(_demo.NETWORKS), default="mlp",
                       help="twolayer: TwoLayerNet 784-100-10; mlp: MultiLayerNet "
                            "784-100-100-10; mlp-extend: the same with batch normalization; "
-                           "convnet: SimpleConvNet (slower: 1 epoch by default)")
+                           "convnet: SimpleConvNet (about 10 s per epoch)")
     demo.add_argument("--optimizer", choices=tuple(_demo.OPTIMIZERS), default="adam",
                       help="the book's optimizer")
     demo.add_argument("--epochs", type=_positive_int, default=None,
-                      help="epochs (default: mlp 6, twolayer 8, mlp-extend 5, convnet 1)")
+                      help="epochs (default: mlp 6, twolayer 8, mlp-extend 5, convnet 2)")
     demo.add_argument("--batch-size", type=_positive_int, default=100, metavar="N",
                       help="mini-batch size")
     demo.add_argument("--lr", type=_positive_float, default=None,

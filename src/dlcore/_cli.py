@@ -29,17 +29,47 @@ def dtype_of(name):
     return np.dtype({"float32": np.float32, "float64": np.float64}[name])
 
 
+def auto_threads():
+    """(threads, note): all the CPUs this process may use, minus those other programs keep
+    busy (the 1-minute load average, rounded), at least 1; None when unknown.
+
+    Two OpenMP threads that wait for each other at every parallel region slow down badly
+    when another program holds one of the cores (libgomp's threads spin while the other is
+    descheduled): on the 2-core machine the demo took 37-58 s on 2 threads under a load of
+    3-6, and 3 s on 1 thread. The results do not depend on the thread count.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None, ""
+    n = max(1, min(cpus, cpus - int(load + 0.5)))
+    note = "" if n == cpus else (f" (auto: load average {load:.1f} on {cpus} CPUs; "
+                                 f"--threads N to choose)")
+    return n, note
+
+
 def setup(args):
     """Apply ``--threads`` and ``--seed`` (numpy's global legacy RNG, which the networks,
-    the Trainer and dropout draw from, as in the book)."""
+    the Trainer and dropout draw from, as in the book); return a text such as "2 threads".
+
+    Without ``--threads`` and ``OMP_NUM_THREADS``, the thread count is :func:`auto_threads`.
+    """
     import dlcore
     threads = getattr(args, "threads", None)
+    note = ""
+    if threads is None and not os.environ.get("OMP_NUM_THREADS"):
+        threads, note = auto_threads()
     if threads is not None:
         dlcore.set_num_threads(threads)
     seed = getattr(args, "seed", None)
     if seed is not None:
         np.random.seed(seed)
-    return dlcore.get_num_threads()
+    n = dlcore.get_num_threads()
+    return f"{n} thread{'s' if n != 1 else ''}{note}"
 
 
 class Printer:

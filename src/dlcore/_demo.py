@@ -21,7 +21,7 @@ NETWORKS = {
     "mlp-extend": "MultiLayerNetExtend with batch normalization",
     "convnet": "SimpleConvNet (chapter 7)",
 }
-DEFAULT_EPOCHS = {"twolayer": 8, "mlp": 6, "mlp-extend": 5, "convnet": 1}
+DEFAULT_EPOCHS = {"twolayer": 8, "mlp": 6, "mlp-extend": 5, "convnet": 2}
 HIDDEN = 100
 
 # optimizer name -> (class name in dlcore.optimizer, default learning rate for the demo)
@@ -117,7 +117,7 @@ def run(args):
     say(f"dlcore demo: {desc}")
     say(f"  {source}: {len(x_train)} training / {len(x_test)} test images; {opt_class} "
         f"lr={lr:g}, batch {batch}, {epochs} epoch{'s' if epochs != 1 else ''}, "
-        f"{dtype.name}, {threads} thread{'s' if threads != 1 else ''}, seed {args.seed}")
+        f"{dtype.name}, {threads}, seed {args.seed}")
     if not plotting:
         say(f"  note: matplotlib is not installed, so no plot will be drawn "
             f"(install it with: {_cli.PLOT_HINT})")

@@ -74,7 +74,7 @@ def _settings(args, **extra):
 def _header(say, name, threads, clock_data, n_train, n_test, what="MNIST", args=None):
     src = "data from --data" if args is not None and getattr(args, "data", None) else what
     say(f"dlcore experiment {name}: {src}, {n_train} training / {n_test} test images "
-        f"(loaded in {clock_data:.1f} s), {threads} thread{'s' if threads != 1 else ''}")
+        f"(loaded in {clock_data:.1f} s), {threads}")
 
 
 def _yes(ok):
