@@ -1,7 +1,7 @@
 """dlcore's benchmark suite (issue 6): train steps and inference of the book's networks,
 dlcore vs the book's numpy code vs PyTorch eager, float64 and float32, 1 and 2 threads.
 
-    python -m benchmarks.suite [--quick] [--workloads W1,W2,...] [--reps 7] [--env-both]
+    python -m benchmarks.suite [--quick] [--workloads W1,W2,...,E2E] [--reps 7] [--env-both]
 
 Workloads (batches from MNIST when dlcore.mnist finds it, else synthetic data of the same
 shape; the JSON says which):
@@ -12,6 +12,10 @@ shape; the JSON says which):
   W5 SimpleConvNet (conv 30 5x5, pool 2, affine 100, affine 10), batch 100, Adam(lr=0.001)
   I2 W2's network, inference on 10000 images (one batch, as MultiLayerNetExtend.accuracy)
   I5 W5's network, inference on 10000 images (batches of 100, as SimpleConvNet.accuracy)
+  E2E the backprop-mnist and dropout-overfit experiments end to end, `python -m dlcore
+      experiment NAME` vs the book's code in numpy (benchmarks/bench_e2e.py: shortened
+      settings unless --e2e-full, median of --e2e-reps, --e2e-threads), as ratios of wall,
+      CPU and training times; JSON key "e2e", a second markdown table
 
 Implementations (each skipped cleanly when unavailable):
   numpy  benchmarks/numpy_ref.py, the book's code in numpy
@@ -589,7 +593,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="inference on 1000/2000 images instead of 10000, 7 reps")
-    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--workloads", default=",".join(list(WORKLOADS) + ["E2E"]))
+    ap.add_argument("--e2e-full", action="store_true",
+                    help="E2E with the book's settings (10000 iterations, 301 epochs: slow)")
+    ap.add_argument("--e2e-reps", type=int, default=3)
+    ap.add_argument("--e2e-threads", default="1")
     ap.add_argument("--impls", default="numpy,book,fused,fused-fast,torch")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=9)
@@ -603,8 +611,16 @@ def main(argv=None):
     if args.reps < 7 and not os.environ.get("DLCORE_SUITE_CHILD"):
         ap.error("--reps must be >= 7")
     peak = None if os.environ.get("DLCORE_SUITE_CHILD") else fma_peak()
-    rows, notes, source = run(args)
-    if args.env_both:
+    wl = args.workloads.split(",")
+    e2e = "E2E" in wl
+    args.workloads = ",".join(w for w in wl if w != "E2E")
+    rows, notes, source = run(args) if args.workloads else ([], {}, load_data()[4])
+    e2e_rows = []
+    if e2e and not os.environ.get("DLCORE_SUITE_CHILD"):
+        from benchmarks import bench_e2e
+        e2e_rows = bench_e2e.run(full=args.e2e_full, reps=args.e2e_reps,
+                                 threads=[int(t) for t in args.e2e_threads.split(",")])
+    if args.env_both and args.workloads:
         child = [sys.executable, "-m", "benchmarks.suite", "--workloads", args.workloads,
                  "--impls", ",".join(i for i in args.impls.split(",") if i != "torch"),
                  "--threads", args.threads, "--reps", str(args.reps), "--out", args.out + "-unset"]
@@ -627,14 +643,18 @@ def main(argv=None):
     info["fma_peak_gflops_1core"] = peak
     info["data"] = source
     info["blas_unset_env"] = None
-    if args.env_both:
+    if args.env_both and args.workloads:
         info["blas_unset_env"] = sub["machine"]["blas"]
     for n in NOTES:
         notes["note"] = n
     payload = {"command": "python -m benchmarks.suite " + " ".join(argv or sys.argv[1:]),
-               "rows": rows, "notes": notes, "machine": info}
+               "rows": rows, "notes": notes, "machine": info, "e2e": e2e_rows}
     path = write_json(args.out, payload)
     md = table(rows, peak)
+    if e2e_rows:
+        from benchmarks import bench_e2e
+        md += ("\n\nE2E (benchmarks/bench_e2e.py; ratio = numpy time / dlcore time, median of "
+               f"{args.e2e_reps}):\n\n" + bench_e2e.table(e2e_rows))
     if not os.environ.get("DLCORE_SUITE_CHILD"):
         cpu = info["cpu"]
         kern = ", ".join(sorted({f"{b.get('internal_api')}:{b.get('architecture')}"

@@ -166,6 +166,8 @@ POOL_SHAPES = [
     (3, 2, 6, 7, 2, 2, 1),
     (2, 1, 9, 8, 3, 3, 1),
     (2, 2, 8, 9, 3, 2, 3),
+    (2, 2, 9, 6, 3, 3, 3),  # non-overlapping windows tiling the image exactly
+    (1, 2, 9, 11, 2, 3, 4),  # non-overlapping windows with gaps between them
     (30, 30, 24, 24, 2, 2, 2),
     (4, 16, 17, 15, 3, 3, 1),
 ]
@@ -250,6 +252,22 @@ def test_pooling_tie_rule_and_nan():
     assert dx[0, 0, 1, 1] == 10.0 and np.count_nonzero(dx) == 1
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 4, 4, 2, 2, 2), (1, 1, 5, 4, 2, 2, 2),
+                                   (1, 1, 6, 6, 2, 2, 3), (1, 1, 4, 4, 2, 2, 1)])
+def test_pooling_backward_signed_zero(shape, dtype):
+    # the book's col2im adds each term to a zero image: a -0.0 gradient arrives as +0.0
+    N, C, H, W, ph, pw, s = shape
+    x, _ = _pool_input(shape, dtype)
+    layer = Pooling(ph, pw, stride=s)
+    out = layer.forward(x)
+    dout = np.full(out.shape, -0.0, dtype)
+    dx = layer.backward(dout)
+    rdx = O.pool_backward(dout.astype(np.float64), layer.arg_max, x.shape, ph, pw, s)
+    assert not np.signbit(rdx).any()
+    np.testing.assert_array_equal(np.signbit(dx), np.signbit(rdx))
+    np.testing.assert_array_equal(dx, rdx)
+
+
 def test_pooling_arg_max_order():
     # arg_max is (n, oh, ow, c): channels vary fastest
     x = np.zeros((1, 3, 2, 2))
@@ -285,6 +303,52 @@ def test_convolution_aliasing_contract():
     layer.backward(2 * dout)
     assert layer.dW is not dW1
     assert_close(layer.dW, 2 * dW1, scale=6)
+
+
+@pytest.mark.parametrize("shape", [CONV_SHAPES[2], CONV_SHAPES[3], CONV_SHAPES[-1]],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_convolution_lazy_col(shape, dtype):
+    # col is made on first access: reading it or not gives the same bits in backward, it is
+    # im2col of x as it was at forward time, and an assigned col is what backward uses
+    import copy
+    import pickle
+    x, Wt, b, dout, s, p = _conv_case(shape, dtype)
+    N, C, H, W, FN, fh, fw = shape[:7]
+
+    def grads(read_col, threads):
+        layer = Convolution(Wt, b, stride=s, pad=p)
+        xc = x.copy()
+        with dlcore.threads(threads):
+            layer.forward(xc)
+            xc += 1.0  # in-place change after forward: the book's col does not see it
+            col = layer.col if read_col else None
+            dx = layer.backward(dout)
+        return dx, layer.dW, layer.db, col, layer
+
+    ref = grads(True, 1)
+    for read_col, th in ((False, 1), (False, 2), (True, 2)):
+        got = grads(read_col, th)
+        assert_same_bits([ref[:3], got[:3]])
+    col = ref[3]
+    np.testing.assert_array_equal(col, O.conv_forward(x.astype(np.float64), Wt.astype(
+        np.float64), b.astype(np.float64), s, p)[1].astype(dtype))
+    layer = ref[4]
+    assert layer.col is col  # made once per forward
+    assert "col" not in vars(layer) or vars(layer)["col"] is col
+    # an unread col survives pickling and copying with its forward-time values
+    fresh = Convolution(Wt, b, stride=s, pad=p)
+    fresh.forward(x)
+    for clone in (pickle.loads(pickle.dumps(fresh)), copy.deepcopy(fresh)):
+        np.testing.assert_array_equal(clone.col, col)
+    # an assigned col is honoured by backward (the book's backward reads self.col)
+    layer = Convolution(Wt, b, stride=s, pad=p)
+    layer.forward(x)
+    layer.col = np.zeros_like(col)
+    layer.backward(dout)
+    assert not layer.dW.any()
+    layer.col = None
+    with pytest.raises(RuntimeError, match="call forward first"):
+        layer.backward(dout)
 
 
 def test_dtypes():

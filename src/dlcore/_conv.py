@@ -190,7 +190,8 @@ class Convolution:
 
     Attributes
     ----------
-    x : the last forward input. col : im2col(x), shape (N*out_h*out_w, C*FH*FW).
+    x : the last forward input. col : im2col(x), shape (N*out_h*out_w, C*FH*FW), made on
+        first access (see Notes); assignable, and backward then uses the assigned array.
     col_W : ``W.reshape(FN, -1).T`` (a view of W when W is contiguous).
     dW : array of shape (FN, C, FH, FW) and db : array of shape (FN,), new on every backward.
 
@@ -199,6 +200,14 @@ class Convolution:
     ``forward(x)`` returns a new C-contiguous (N, FN, out_h, out_w) array with the values of
     the book's transposed view; out_h = (H + 2 pad - FH) // stride + 1. ``backward(dout)``
     returns dx of x's shape (C-contiguous, where the book returns a slice).
+
+    ``col`` is lazy: forward keeps a private copy of x (taken at forward time, so later
+    in-place changes to x do not show, as in the book) and builds the (N*out_h*out_w,
+    C*FH*FW) matrix only when ``col`` is read, once per forward; an unread col is never
+    materialised (backward rebuilds each sample's patches in a small scratch: for the book's
+    SimpleConvNet batch this avoids writing and re-reading 11.5 MB per step). ``layer.col``
+    always reads as im2col of the last forward input (a new array per forward), and
+    assigning it is honoured by backward. Results are bitwise the same either way.
 
     dtypes: when x, W and b are all float32 (b may be a Python number), the layer computes in
     float32 and ``forward``, ``col``, ``backward`` and ``dW`` are float32. This deviates from
@@ -212,6 +221,9 @@ class Convolution:
              [20., 24.]]]])
     """
 
+    _col = None  # the col array, once made or assigned
+    _colsrc = None  # (x copy, fh, fw, stride, pad) of the last forward while col is unmade
+
     def __init__(self, W, b, stride=1, pad=0):
         _int_arg(stride, "stride", 1, "Convolution")
         _int_arg(pad, "pad", 0, "Convolution")
@@ -224,6 +236,32 @@ class Convolution:
         self.col_W = None
         self.dW = None
         self.db = None
+
+    @property
+    def col(self):
+        """im2col of the last forward input (made on first access after each forward)."""
+        src = self._colsrc
+        if self._col is None and src is not None:
+            xs, fh, fw, stride, pad = src
+            N, C, H, W = xs.shape
+            oh, ow = (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
+            col = np.empty((N * oh * ow, C * fh * fw), xs.dtype)
+            if col.size:
+                _K.im2col(col, xs, fh, fw, stride, pad)
+            self._col = col
+            self._colsrc = None
+        return self._col
+
+    @col.setter
+    def col(self, value):
+        self._col = value
+        self._colsrc = None
+
+    def __setstate__(self, state):  # pickles made when col was a plain attribute
+        state = dict(state)
+        if "col" in state:
+            state["_col"] = state.pop("col")
+        self.__dict__.update(state)
 
     def _filters(self, what):
         check_numeric(self.W, f"{what} W")
@@ -258,16 +296,17 @@ class Convolution:
         Wf = as_c(W.reshape(FN, -1), dt)
         bc = as_c(np.broadcast_to(b_arr.reshape(-1), (FN,)), dt)
         out = np.empty((N, FN, oh, ow), dt)
-        col = np.empty((N * oh * ow, C * fh * fw), dt)
-        _K.conv_forward(out, col, as_c(x, dt), Wf, bc, fh, fw, stride, pad)
+        xs = np.array(x, dtype=dt, order="C", copy=True)  # private: col's source (see Notes)
+        _K.conv_forward(out, None, xs, Wf, bc, fh, fw, stride, pad)
         self.x = x
-        self.col = col
+        self.col = None
+        self._colsrc = (xs, fh, fw, stride, pad)
         self.col_W = W.reshape(FN, -1).T
         return out
 
     def backward(self, dout):
         what = "Convolution.backward"
-        if self.col is None or self.x is None:
+        if (self._col is None and self._colsrc is None) or self.x is None:
             raise RuntimeError(f"{what}: call forward first")
         W = self._filters(what)
         FN, C, fh, fw = W.shape
@@ -282,8 +321,26 @@ class Convolution:
         if dout.shape != (N, FN, oh, ow):
             raise ValueError(f"{what}: expected dout of shape {(N, FN, oh, ow)}; "
                              f"got {describe(dout)}")
-        col = np.asarray(self.col)
         Wf = np.asarray(self.col_W).T  # the book takes dcol from col_W, not from W
+        src = self._colsrc
+        if self._col is None and src is not None and src[1:] == (fh, fw, stride, pad) and \
+                src[0].shape == x_shape and Cx == C and Wf.shape == (FN, K):
+            # col unread and unassigned: the kernel rebuilds it per sample from the x copy
+            xs = src[0]
+            if xs.dtype == F32 and dout.dtype == F32 and Wf.dtype == F32:
+                dt = F32
+            else:
+                dt = _f64_or_raise(what, xs.dtype, dout.dtype, Wf.dtype)
+            if dt == xs.dtype:
+                dx = np.empty(x_shape, dt)
+                dW = np.empty((FN, K), dt)
+                db = np.empty((FN,), dt)
+                _K.conv_backward_x(as_c(dout, dt), xs, as_c(Wf, dt), fh, fw, stride, pad,
+                                   dx, dW, db)
+                self.dW = dW.reshape(FN, C, fh, fw)
+                self.db = db.astype(dout.dtype, copy=False) if dout.dtype.kind == "f" else db
+                return dx
+        col = np.asarray(self.col)
         if Cx != C or col.shape != (N * oh * ow, K) or Wf.shape != (FN, K):
             raise ValueError(
                 f"{what}: expected col of shape {(N * oh * ow, K)} and col_W of shape "

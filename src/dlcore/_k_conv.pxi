@@ -52,7 +52,8 @@ def conv_forward(floating[:, :, :, ::1] out, floating[:, ::1] col,
                  const floating[:, :, :, ::1] x, const floating[:, ::1] Wf,
                  const floating[::1] b, Py_ssize_t fh, Py_ssize_t fw, Py_ssize_t stride,
                  Py_ssize_t pad):
-    """out (N,FN,oh,ow) = conv(x, Wf) + b with the cache col = im2col(x)."""
+    """out (N,FN,oh,ow) = conv(x, Wf) + b with the cache col = im2col(x) (col=None: no
+    cache; Convolution.backward then uses conv_backward_x)."""
     cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], oh, ow
     cdef Py_ssize_t FN = Wf.shape[0]
     conv_sizes(C, H, W, fh, fw, stride, pad, &oh, &ow, "conv_forward")
@@ -62,19 +63,76 @@ def conv_forward(floating[:, :, :, ::1] out, floating[:, ::1] col,
     same_size(out.shape[1], FN, "conv_forward out")
     same_size(out.shape[2], oh, "conv_forward out")
     same_size(out.shape[3], ow, "conv_forward out")
-    same_size(col.shape[0], N * oh * ow, "conv_forward col rows")
-    same_size(col.shape[1], C * fh * fw, "conv_forward col cols")
+    cdef floating *pcol = NULL
+    if col is not None:
+        same_size(col.shape[0], N * oh * ow, "conv_forward col rows")
+        same_size(col.shape[1], C * fh * fw, "conv_forward col cols")
     if FN < 1:
         raise ValueError("conv_forward: internal: no filters")
     if N == 0:
         return
+    if col is not None:
+        pcol = &col[0, 0]
+    cdef dl_status s
     with nogil:
         if floating is float:
-            dl_conv_forward_f32(&out[0, 0, 0, 0], &col[0, 0], &x[0, 0, 0, 0], &Wf[0, 0], &b[0],
-                                N, C, H, W, FN, fh, fw, stride, pad, oh, ow)
+            s = dl_conv_forward_f32(&out[0, 0, 0, 0], pcol, &x[0, 0, 0, 0], &Wf[0, 0], &b[0],
+                                    N, C, H, W, FN, fh, fw, stride, pad, oh, ow)
         else:
-            dl_conv_forward_f64(&out[0, 0, 0, 0], &col[0, 0], &x[0, 0, 0, 0], &Wf[0, 0], &b[0],
-                                N, C, H, W, FN, fh, fw, stride, pad, oh, ow)
+            s = dl_conv_forward_f64(&out[0, 0, 0, 0], pcol, &x[0, 0, 0, 0], &Wf[0, 0], &b[0],
+                                    N, C, H, W, FN, fh, fw, stride, pad, oh, ow)
+    if s == DL_ERR_NOMEM:
+        raise MemoryError("Convolution.forward: out of memory for scratch buffers")
+    if s != DL_OK:
+        raise ValueError(f"conv_forward: internal: {dl_status_str(s).decode()}")
+
+
+def conv_backward_x(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] x,
+                    const floating[:, ::1] Wf, Py_ssize_t fh, Py_ssize_t fw,
+                    Py_ssize_t stride, Py_ssize_t pad, floating[:, :, :, ::1] dx=None,
+                    floating[:, ::1] dW=None, floating[::1] db=None):
+    """conv_backward from the forward input x instead of the col cache (same results)."""
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], oh, ow
+    cdef Py_ssize_t FN = Wf.shape[0], K = C * fh * fw
+    conv_sizes(C, H, W, fh, fw, stride, pad, &oh, &ow, "conv_backward_x")
+    if FN < 1:
+        raise ValueError("conv_backward_x: internal: no filters")
+    same_size(Wf.shape[1], K, "conv_backward_x Wf")
+    same_size(dout.shape[0], N, "conv_backward_x dout")
+    same_size(dout.shape[1], FN, "conv_backward_x dout")
+    same_size(dout.shape[2], oh, "conv_backward_x dout")
+    same_size(dout.shape[3], ow, "conv_backward_x dout")
+    cdef floating *pdx = NULL
+    cdef floating *pdW = NULL
+    cdef floating *pdb = NULL
+    if dx is not None:
+        same_size(dx.shape[0], N, "conv_backward_x dx")
+        same_size(dx.shape[1], C, "conv_backward_x dx")
+        same_size(dx.shape[2], H, "conv_backward_x dx")
+        same_size(dx.shape[3], W, "conv_backward_x dx")
+        if N > 0:
+            pdx = &dx[0, 0, 0, 0]
+    if dW is not None:
+        same_size(dW.shape[0], FN, "conv_backward_x dW")
+        same_size(dW.shape[1], K, "conv_backward_x dW")
+        pdW = &dW[0, 0]
+    if db is not None:
+        same_size(db.shape[0], FN, "conv_backward_x db")
+        pdb = &db[0]
+    cdef const floating *pdout = &dout[0, 0, 0, 0] if N > 0 else NULL
+    cdef const floating *px = &x[0, 0, 0, 0] if N > 0 else NULL
+    cdef dl_status s
+    with nogil:
+        if floating is float:
+            s = dl_conv_backward_x_f32(pdx, pdW, pdb, pdout, px, &Wf[0, 0], N, C, H, W, FN, fh,
+                                       fw, stride, pad, oh, ow)
+        else:
+            s = dl_conv_backward_x_f64(pdx, pdW, pdb, pdout, px, &Wf[0, 0], N, C, H, W, FN, fh,
+                                       fw, stride, pad, oh, ow)
+    if s == DL_ERR_NOMEM:
+        raise MemoryError("Convolution.backward: out of memory for scratch buffers")
+    if s != DL_OK:
+        raise ValueError(f"conv_backward_x: internal: {dl_status_str(s).decode()}")
 
 
 def conv_backward(const floating[:, :, :, ::1] dout, const floating[:, ::1] col,

@@ -198,6 +198,23 @@ static void test_conv(cshape s)
     st = dl_conv_backward_f64(dx2, NULL, NULL, dout, col, Wf, s.N, s.C, s.H, s.W, FN, s.fh,
                               s.fw, s.stride, s.pad, oh, ow);
     CHECK(st == DL_OK && same_bits_d(dx2, dx, nx), "conv_backward dW=NULL db=NULL");
+    /* no col cache: forward gives the same output, backward_x (from x) the same gradients */
+    {
+        double *o3 = malloc(sizeof(double) * nout), *x3 = malloc(sizeof(double) * nx);
+        double *w3 = malloc(sizeof(double) * FN * K), *b3 = malloc(sizeof(double) * FN);
+        st = dl_conv_forward_f64(o3, NULL, x, Wf, b, s.N, s.C, s.H, s.W, FN, s.fh, s.fw,
+                                 s.stride, s.pad, oh, ow);
+        CHECK(st == DL_OK && same_bits_d(o3, out, nout), "conv_forward col=NULL same output");
+        st = dl_conv_backward_x_f64(x3, w3, b3, dout, x, Wf, s.N, s.C, s.H, s.W, FN, s.fh,
+                                    s.fw, s.stride, s.pad, oh, ow);
+        CHECK(st == DL_OK && same_bits_d(x3, dx, nx) && same_bits_d(w3, dW, FN * K) &&
+              same_bits_d(b3, db, FN), "conv_backward_x == conv_backward(col = im2col(x))");
+        if (s.N > 0 && P > 0)
+            CHECK(dl_conv_backward_f64(NULL, w3, NULL, dout, NULL, Wf, s.N, s.C, s.H, s.W, FN,
+                                       s.fh, s.fw, s.stride, s.pad, oh, ow) == DL_ERR_ARG,
+                  "conv_backward dW without col: DL_ERR_ARG");
+        free(o3); free(x3); free(w3); free(b3);
+    }
     /* 1 thread vs 2 threads: bitwise */
     double *o1 = malloc(sizeof(double) * nout), *c1 = malloc(sizeof(double) * ncol);
     double *x1 = malloc(sizeof(double) * nx), *w1 = malloc(sizeof(double) * FN * K);
