@@ -1,8 +1,11 @@
 """Relu, Sigmoid, Affine, SoftmaxWithLoss and SGD against the oracle; the book's array
 contract (aliasing, in-place dout, dtype promotion); gradient checks; bad input."""
+import os
+
 import numpy as np
 import pytest
 
+import dlcore
 from dlcore.layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
 from dlcore.optimizer import SGD
 from conftest import assert_close, assert_same_bits, make_layout, run_threads
@@ -103,6 +106,29 @@ def test_affine_dtype_promotion():
     np.testing.assert_array_equal(out, [[3, 5, 7]])
     # a Python-scalar bias broadcasts
     np.testing.assert_array_equal(Affine(W64, 0).forward(np.ones((1, 2))), [[2.0, 2.0]])
+
+
+@pytest.mark.parametrize("N, D, M", [(1, 1, 1), (3, 5, 2), (65, 33, 7), (130, 784, 50)])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_affine_float32_input_float64_params(N, D, M, layout):
+    # float32 images into a float64 network take the block-converting kernel: the values of
+    # the float64 product of the converted x (the oracle), the same bits on 1 and 2 threads
+    rng = np.random.default_rng(N + D + M)
+    x = rng.standard_normal((N, D)).astype(np.float32)
+    W, b = rng.standard_normal((D, M)), rng.standard_normal(M)
+    xl = make_layout(x, layout)
+    results = run_threads(lambda: Affine(W, b).forward(xl))
+    assert_same_bits(results)
+    out = results[0]
+    assert out.dtype == np.float64
+    assert_close(out, O.affine_forward(x.astype(np.float64), W, b), np.float64)
+    ref = Affine(W, b).forward(x.astype(np.float64))
+    if dlcore.config()["kernel_path"] != "baseline" and os.environ.get("DLCORE_GEMM") != "blas":
+        # dlcore's own GEMM gives each row the same bits whatever the row blocks (the BLAS,
+        # on the baseline path, may not)
+        np.testing.assert_array_equal(out, ref)
+    else:
+        assert_close(out, ref, np.float64)
 
 
 def test_affine_empty_batch():

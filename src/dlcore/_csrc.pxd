@@ -62,6 +62,8 @@ cdef extern from "dlcore/dlcore.h" nogil:
     # affine
     void dl_affine_forward_f64(double *out, const double *x, const double *W, const double *b, dl_index N, dl_index D, dl_index M) noexcept
     void dl_affine_forward_f32(float *out, const float *x, const float *W, const float *b, dl_index N, dl_index D, dl_index M) noexcept
+    dl_status dl_affine_forward_x32_f64(double *out, const float *x, const double *W, const double *b, dl_index N, dl_index D, dl_index M) noexcept
+    dl_status dl_affine_forward_x32_f32(float *out, const float *x, const float *W, const float *b, dl_index N, dl_index D, dl_index M) noexcept
     void dl_affine_backward_f64(double *dx, double *dW, double *db, const double *dout, const double *x, const double *W, dl_index N, dl_index D, dl_index M) noexcept
     void dl_affine_backward_f32(float *dx, float *dW, float *db, const float *dout, const float *x, const float *W, dl_index N, dl_index D, dl_index M) noexcept
 

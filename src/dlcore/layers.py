@@ -154,6 +154,11 @@ class Affine:
             return np.dot(x, W) + b
         out = np.empty((x.shape[0], M), dt)
         bc = as_c(b_arr, dt) if b_arr.ndim else np.full(M, b_arr, dt)
+        if dt == F64 and x.dtype == F32 and x.shape[1] > 0:
+            # float32 images into a float64 network: converted in row blocks in C, not
+            # as a whole float64 copy of x (the same values)
+            _K.affine_forward_x32(out, as_c(x, F32), as_c(W, dt), bc)
+            return out
         _K.affine_forward(out, as_c(x, dt), as_c(W, dt), bc)
         return out
 

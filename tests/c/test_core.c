@@ -147,6 +147,22 @@ static void test_softmax_affine(void)
             if (fabs(out[i * C + j] - (s + b[j])) > 1e-12 * (1 + fabs(s))) ok = 0;
         }
     CHECK(ok, "affine forward");
+    { /* float32 x into float64 parameters: the same bits as affine_forward on x converted */
+        float *a32 = malloc(sizeof(float) * N * D);
+        double *a64 = malloc(sizeof(double) * N * D), *o32 = malloc(sizeof(double) * N * C);
+        for (dl_index k = 0; k < N * D; k++) a64[k] = (double)(a32[k] = (float)a[k]);
+        int same = 1;
+        for (int th = 1; th <= 2; th++) {
+            set_threads(th);
+            dl_affine_forward_f64(out2, a64, W, b, N, D, C);
+            same &= dl_affine_forward_x32_f64(o32, a32, W, b, N, D, C) == DL_OK &&
+                    !memcmp(o32, out2, sizeof(double) * N * C);
+            dl_affine_forward_x32_f64(o32, a32, W, b, N - 7, D, C); /* a partial row block */
+            same &= !memcmp(o32, out2, sizeof(double) * (N - 7) * C);
+        }
+        CHECK(same, "affine_forward_x32 == affine_forward of the converted x, 1 and 2 threads");
+        free(a32); free(a64); free(o32);
+    }
     ok = 1;
     for (dl_index j = 0; j < C; j++) {
         double s = 0;
