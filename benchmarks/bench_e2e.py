@@ -24,7 +24,7 @@ scripts in spec/book-api.md, built on benchmarks/numpy_ref.py:
                   test accuracy on all 10000 test images every epoch, and a final test
                   accuracy), without and with dropout 0.2.
 
-Default (shortened) settings, so that a run takes about a minute: backprop-mnist 2000
+Default (shortened) settings, so that a rep takes about 40 s: backprop-mnist 5000
 iterations (the book: 10000) and dropout-overfit 31 epochs (the book: 301); both are
 dominated by the same per-iteration and per-epoch work as the full runs. --full uses the
 book's settings. Output: benchmarks/results/e2e.json and e2e.md (plus stdout).
@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-SHORT = {"backprop-mnist": {"iters": 2000}, "dropout-overfit": {"epochs": 31}}
+SHORT = {"backprop-mnist": {"iters": 5000}, "dropout-overfit": {"epochs": 31}}
 FULL = {"backprop-mnist": {"iters": 10000}, "dropout-overfit": {"epochs": 301}}
 
 
