@@ -3,8 +3,10 @@ DL_OMP_MIN_WORK (csrc/src/common.h, 32768 operations).
 
     python -m benchmarks.bench_threshold [--reps 9] [--sizes 16384,32768,...]
 
-Each kernel is called through its book layer or function, f64, on n elements (work ~ n): below
-the threshold both thread counts run the same serial loop; above it, 2 threads fork. For each
+Each kernel is called through its book layer or function, f64, on n elements; its work is n
+times the per-element weight the kernel gives DL_PARALLEL_FOR (WORK_PER_ELEMENT: 1 for relu
+and pooling, 20-24 for sigmoid, softmax, Adam). Below the threshold both thread counts run the
+same serial loop; above it, 2 threads fork. For each
 (kernel, n) the 1- and 2-thread timings are interleaved rep by rep (median of --reps samples,
 each sample a loop of calls lasting ~5 ms, preceded by a 50 ms pause so that the idle
 OpenMP pool stops spinning), and the load average is recorded with every row: on a shared
@@ -31,6 +33,12 @@ def _loadavg():
         return [float(a) for a in open("/proc/loadavg").read().split()[:3]]
     except (OSError, ValueError):
         return None
+
+
+# work per element as the kernels count it for DL_PARALLEL_FOR (csrc/src/tmpl/*.inc): a kernel
+# forks when work >= DL_OMP_MIN_WORK (32768) with 2 threads
+WORK_PER_ELEMENT = {"relu_forward": 1, "relu_backward": 1, "sigmoid_forward": 20,
+                    "softmax_rows": 20, "adam_update": 24, "pool_forward_2x2": 1}
 
 
 def cases(n):
@@ -88,9 +96,11 @@ def main(argv=None):
                         fn()
                         s[th].append(sample(fn, inner))
             m1, m2 = statistics.median(s[1]), statistics.median(s[2])
-            rows.append({"kernel": name, "n": n, "us_1thr": 1e6 * m1, "us_2thr": 1e6 * m2,
+            work = WORK_PER_ELEMENT[name] * n
+            rows.append({"kernel": name, "n": n, "work": work, "forks": work >= 32768,
+                         "us_1thr": 1e6 * m1, "us_2thr": 1e6 * m2,
                          "speedup_2thr": m1 / m2, "loadavg": load})
-            print(f"{name:18s} n={n:8d}  1 thr {1e6 * m1:9.1f} us  2 thr {1e6 * m2:9.1f} us  "
+            print(f"{name:18s} n={n:8d} work={work:9d}{' fork' if work >= 32768 else ' '*5}  1 thr {1e6 * m1:9.1f} us  2 thr {1e6 * m2:9.1f} us  "
                   f"x{m1 / m2:5.2f}  load {load}", flush=True)
     cross = {}
     for name in {r["kernel"] for r in rows}:

@@ -19,10 +19,13 @@
 /* Work (in simple operations) below which a kernel stays serial. 32768 = about 1 us per
  * thread of fork/join cost at ~2e9 op/s, x8 threads, doubled for margin (STYLE.md): an
  * estimate, not yet a per-kernel measurement. benchmarks/bench_threshold.py measures 1 vs 2
- * threads for relu/sigmoid/softmax/Adam/pooling from 8K to 1M elements; its two runs on
- * 2026-11-23 (load average 0.7-2.6, the second core shared with another job) were
- * inconclusive: the two thread counts differed by up to 2x even below the threshold, where
- * both run the same serial loop, so the value stays until it runs on a quiet machine. */
+ * threads for relu/sigmoid/softmax/Adam/pooling from 8K to 1M elements. Its two runs on
+ * 2026-11-23 (load average 0.7-2.6: the second core was shared with another job) were noisy
+ * but agree on one thing: at and just above the threshold the fork loses (relu forward at
+ * 32768 elements: 2 threads 2.7x slower; sigmoid and Adam, weighted 20-24 per element, fork
+ * from ~1.5K elements and were 1.3-2.5x slower on 2 threads up to 32K elements); 2 threads won
+ * (1.4-1.9x) only from ~64K elements, and not consistently. The value stays until the
+ * benchmark runs on a quiet machine (raising it then, per kernel, is the likely outcome). */
 #define DL_OMP_MIN_WORK 32768
 /* Rows a reduction block sums before its partial is added (fixed, thread-count independent). */
 #define DL_REDUCE_ROWS 1024
