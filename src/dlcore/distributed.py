@@ -385,14 +385,14 @@ def _rng_digest():
     return h.hexdigest()
 
 
-def check_in_sync(network, comm=None, where=""):
+def check_in_sync(network, comm=None, where="", rng=True):
     """Raise :class:`DistributedError` on every rank when the ranks' parameters (and
-    batch-norm running statistics) are not bitwise identical, or their numpy global RNG
-    states differ. One allgather of two short digests."""
+    batch-norm running statistics) are not bitwise identical, or (``rng``) their numpy
+    global RNG states differ. One allgather of two short digests."""
     c = _comm(comm)
     if c is None or c.Get_size() == 1:
         return
-    mine = (params_digest(network), _rng_digest())
+    mine = (params_digest(network), _rng_digest() if rng else "")
     every = c.allgather(mine)
     bad_p = [r for r, d in enumerate(every) if d[0] != every[0][0]]
     bad_r = [r for r, d in enumerate(every) if d[1] != every[0][1]]
@@ -410,12 +410,13 @@ def check_in_sync(network, comm=None, where=""):
 # ------------------------------------------------------------------------------ faults
 
 @contextlib.contextmanager
-def abort_on_error(comm=None, consistent=(DistributedError,)):
+def abort_on_error(comm=None, consistent=(DistributedError,), brief=()):
     """Around the code of a multi-process run: an exception on one rank prints its traceback
-    and a message naming the rank to stderr, then calls MPI_Abort so that every rank stops
-    (the others would otherwise wait forever in the next collective). Exceptions of the
-    ``consistent`` types (raised on every rank at the same point) propagate normally, as
-    does everything when there is a single process."""
+    (only its message for the ``brief`` types) and a line naming the rank to stderr, then
+    calls MPI_Abort so that every rank stops (the others would otherwise wait forever in the
+    next collective; ``mpiexec`` exits non-zero). Exceptions of the ``consistent`` types
+    (raised on every rank at the same point) propagate normally, as does everything when
+    there is a single process."""
     c = _comm(comm)
     try:
         yield
@@ -430,9 +431,15 @@ def abort_on_error(comm=None, consistent=(DistributedError,)):
         except Exception:  # noqa: BLE001  (a closed stdout must not stop the abort)
             pass
         try:
-            traceback.print_exc(file=sys.stderr)
+            if not isinstance(e, brief):
+                traceback.print_exc(file=sys.stderr)
             print(f"dlcore.distributed: rank {r} of {n} failed with {type(e).__name__}: {e}; "
                   f"aborting all {n} ranks (MPI_Abort)", file=sys.stderr)
             sys.stderr.flush()
         finally:
-            c.Abort(1)
+            try:
+                c.Abort(1)
+            finally:
+                # MPICH's MPI_Abort may return before the launcher kills the job: never let
+                # this rank go on (it would leave the with-block as if nothing happened)
+                os._exit(1)
