@@ -281,3 +281,34 @@ def test_a_failing_rank_stops_every_rank(tmp_path, fault):
                  optimizer="sgd",
                  optimizer_param={"lr": 0.1}, verbose=False, fused=False, resume_from=ckpt)
     assert tr.current_iter == 20 and len(tr.train_loss_list) == 20
+
+
+@needs_mpi
+def test_demo_distributed_matches_single_process(tmp_path):
+    """`mpiexec -n 2 python -m dlcore demo --distributed` on a small float64 data set: the
+    same printed accuracies as one process, printed once (rank 0 only), one PNG at most."""
+    rng = np.random.default_rng(7)
+    protos = rng.integers(0, 256, (10, 64))
+
+    def make(n):
+        t = rng.integers(0, 10, n).astype(np.uint8)
+        x = np.clip(protos[t] + rng.normal(0, 30, (n, 64)), 0, 255).astype(np.uint8)
+        return x, t
+
+    (x, t), (xt, tt) = make(400), make(100)
+    data = tmp_path / "d.npz"
+    np.savez(data, x_train=x, t_train=t, x_test=xt, t_test=tt)
+    args = ["-m", "dlcore", "demo", "--data", data, "--epochs", 2, "--batch-size", 20,
+            "--dtype", "float64", "--quiet"]
+    outs = []
+    for n in (None, 2):
+        cmd = [sys.executable, *map(str, args), "--output", str(tmp_path / f"p{n}.png")]
+        if n is not None:
+            cmd = [MPIEXEC, "-n", str(n)] + cmd + ["--distributed"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT,
+                           env=_clean_env())
+        assert p.returncode == 0, p.stderr
+        outs.append([line for line in p.stdout.splitlines() if "accuracy" in line])
+    assert len(outs[1]) == 1, outs[1]     # printed by rank 0 only
+    assert outs[0][0].split("(")[0] == outs[1][0].split("(")[0]
+    assert not (tmp_path / "pNone.png").exists() or (tmp_path / "p2.png").exists()
