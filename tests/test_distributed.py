@@ -151,7 +151,7 @@ def test_averager_rejects_bad_input():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         avg({"a": ro})
-    with pytest.raises(ValueError, match="method 'reduce_bcast' or 'allreduce'"):
+    with pytest.raises(ValueError, match="method 'auto', 'reduce_bcast' or 'allreduce'"):
         dist.GradientAverager(comm=None, method="ring")
 
 
@@ -240,12 +240,15 @@ def test_n_processes_match_one_process(tmp_path, fused, batch, n):
 
 
 @needs_mpi
-def test_units_under_mpiexec():
-    """(d) sharder and averager against a numpy oracle on 2 ranks (both methods, float32
-    and float64, uneven weights, in place, buffer reused), broadcast_params."""
-    p = run_worker(2, "units")
-    # (the two ranks' lines may interleave on the shared stdout)
-    assert "rank 0 units ok" in p.stdout and "rank 1 units ok" in p.stdout, p.stdout
+@pytest.mark.parametrize("n", [2, 3])
+def test_units_under_mpiexec(n):
+    """(d) sharder and averager against a numpy oracle on n ranks (every method, float32
+    and float64, uneven weights, in place, buffer reused, bitwise identical on all ranks),
+    broadcast_params."""
+    p = run_worker(n, "units")
+    # (the ranks' lines may interleave on the shared stdout)
+    for r in range(n):
+        assert f"rank {r} units ok" in p.stdout, p.stdout
 
 
 @needs_mpi
