@@ -15,8 +15,10 @@ batch, compute on this rank's slice, average, update, post-update loss), each bl
 two barriers; the median block gives steps/s. It also records the bytes averaged per step and
 the time spent in the gradient averaging inside the training steps (this includes waiting for
 the slower rank), and times the averaging alone (after a barrier, median of 20 calls per
-rep) for both methods, "reduce_bcast" (the default, bitwise identical on any number of
-ranks) and "allreduce". Results are verified first: the N-process losses of the first steps
+rep) for both methods, "reduce_bcast" (bitwise identical on any number of ranks) and
+"allreduce" (what the default "auto" takes on 2 ranks). It also times 1 process on B/N
+samples per step (one rank's share of the compute, no communication): "ideal" is the
+speed-up that share plus the averaging alone would give, without waiting for a slower rank. Results are verified first: the N-process losses of the first steps
 must match the 1-process ones (rtol 1e-4 for float32, 1e-9 for float64).
 
 Prints a table, the load average (``uptime``) before and after, and writes
@@ -78,7 +80,8 @@ def worker(args):
         net = SimpleConvNet(dtype=dt)
     t = rng.randint(0, 10, len(x))
     np.random.seed(1)
-    tr = Trainer(net, x, t, x[:100], t[:100], epochs=1000, mini_batch_size=w["batch"],
+    batch = w["batch"] // args.share
+    tr = Trainer(net, x, t, x[:100], t[:100], epochs=1000, mini_batch_size=batch,
                  optimizer="Adam", optimizer_param={"lr": 0.001}, verbose=False,
                  distributed=n > 1)
     tr.train_step()        # iteration 0 (evaluates: the epoch start), not timed
@@ -102,7 +105,7 @@ def worker(args):
         barrier()
         blocks.append(time.perf_counter() - t0)
         comm_s.append(((avg.seconds if avg is not None else 0.0) - s0) / args.steps)
-    out = {"workload": args.workload, "dtype": dt.name, "processes": n,
+    out = {"workload": args.workload, "dtype": dt.name, "processes": n, "batch": batch,
            "method_in_steps": avg.method if avg is not None else None,
            "steps_per_s": args.steps / statistics.median(blocks),
            "block_s": blocks, "steps_per_block": args.steps, "losses_first_3": check,
@@ -137,10 +140,14 @@ def launch(args):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     results = []
     load_before = _uptime()
-    for wl in args.workloads:
-        for n in args.np:
+    runs = [(wl, n, 1) for wl in args.workloads for n in args.np]
+    # the compute of one rank's share alone: 1 process on batch B/N (no communication)
+    runs += [(wl, 1, n) for wl in args.workloads for n in args.np if n > 1]
+    for wl, n, share in runs:
+        if True:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--workload", wl,
-                   "--reps", str(args.reps), "--steps", str(args.steps), "--dtype", args.dtype]
+                   "--reps", str(args.reps), "--steps", str(args.steps), "--dtype", args.dtype,
+                   "--share", str(share)]
             if n > 1:
                 if mpiexec is None:
                     print(f"skip {wl} n={n}: no mpiexec (pip install \"dlcore[mpi]\")")
@@ -152,30 +159,40 @@ def launch(args):
             line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")][-1]
             res = json.loads(line[7:])
             res["uptime_after"] = _uptime()
+            res["share_of"] = share
             results.append(res)
-            print(f"{wl} n={n}: {res['steps_per_s']:.2f} steps/s   ({res['uptime_after']})",
-                  flush=True)
+            print(f"{wl} n={n} batch {res['batch']}: {res['steps_per_s']:.2f} steps/s   "
+                  f"({res['uptime_after']})", flush=True)
     load_after = _uptime()
     # verify: every N matches N=1 on the first steps' losses
     tol = 1e-4 if args.dtype == "float32" else 1e-9
     for wl in args.workloads:
-        rs = [r for r in results if r["workload"] == wl]
+        rs = [r for r in results if r["workload"] == wl and r["share_of"] == 1]
         base = [r for r in rs if r["processes"] == 1]
         for r in rs:
             if base:
                 np.testing.assert_allclose(r["losses_first_3"], base[0]["losses_first_3"],
                                            rtol=tol, err_msg=f"{wl} n={r['processes']}")
     print()
-    print(f"{'work':4} {'procs':>5} {'steps/s':>8} {'speed-up':>8} {'MB/step':>8} "
+    print(f"{'work':4} {'procs':>5} {'steps/s':>8} {'speed-up':>8} {'ideal':>6} {'MB/step':>8} "
           f"{'avg in step ms':>14} {'reduce+bcast ms':>15} {'allreduce ms':>12}")
     for wl in args.workloads:
-        rs = [r for r in results if r["workload"] == wl]
+        rs = [r for r in results if r["workload"] == wl and r["share_of"] == 1]
         base = next((r["steps_per_s"] for r in rs if r["processes"] == 1), None)
         for r in rs:
             sp = f"{r['steps_per_s'] / base:.2f}" if base else "-"
+            # ideal: one rank's share of the compute (1 process on B/N) plus the averaging
+            # alone, no waiting for a slower rank
+            alone = next((q["steps_per_s"] for q in results if q["workload"] == wl
+                          and q["share_of"] == r["processes"] and q["processes"] == 1), None)
+            ideal = "-"
+            if alone and base and r["processes"] > 1:
+                comm_ms = r.get(f"averaging_alone_ms_{r['method_in_steps']}", 0.0)
+                r["ideal_steps_per_s"] = 1.0 / (1.0 / alone + comm_ms / 1e3)
+                ideal = f"{r['ideal_steps_per_s'] / base:.2f}"
             rb = r.get("averaging_alone_ms_reduce_bcast")
             ar = r.get("averaging_alone_ms_allreduce")
-            print(f"{wl:4} {r['processes']:>5} {r['steps_per_s']:>8.2f} {sp:>8} "
+            print(f"{wl:4} {r['processes']:>5} {r['steps_per_s']:>8.2f} {sp:>8} {ideal:>6} "
                   f"{r['bytes_averaged_per_step'] / 1e6:>8.2f} "
                   f"{r['averaging_in_step_ms_median']:>14.2f} "
                   f"{'-' if rb is None else f'{rb:.2f}':>15} "
@@ -197,6 +214,7 @@ def main():
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--share", type=int, default=1, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.reps < 7:
         p.error("--reps: at least 7 repetitions")
