@@ -67,7 +67,11 @@ def train(args):
     # rank 1 initialises differently: broadcast_params must make it rank 0's network
     if dist.rank() == 1:
         np.random.seed(99)
-    net = MultiLayerNet(D, [16, 16], CLASSES)
+    if args.net == "mlp":
+        net = MultiLayerNet(D, [16, 16], CLASSES)
+    else:   # dropout or batch norm: not equivalent to one process, but in sync across ranks
+        net = MultiLayerNetExtend(D, [16, 16], CLASSES, use_dropout=args.net == "dropout",
+                                  dropout_ration=0.3, use_batchnorm=args.net == "bn")
     np.random.seed(0)   # the same seed everywhere (the trainer also broadcasts rank 0's state)
     log = []
     record_forwards(net, log)
@@ -84,6 +88,8 @@ def train(args):
     np.savez(os.path.join(args.out, f"rank{dist.rank()}.npz"),
              loss=np.array([float(v) for v in tr.train_loss_list]),
              test_acc=np.array([float(v) for v in tr.test_acc_list]),
+             rng=np.random.get_state()[1], rank_rng=(tr._rank_rng_state[1] if
+                                                     tr._rank_rng_state is not None else []),
              ids=np.array(log, dtype=object) if len({len(v) for v in log}) > 1 else np.array(log),
              fused=fused, size=dist.size(), aliased=all(
                  getattr(layer, a) is net.params[f"{a}{i}"]
@@ -211,6 +217,7 @@ def main():
     p.add_argument("--batch", type=int, default=10)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--optimizer", default="adam")
+    p.add_argument("--net", choices=("mlp", "dropout", "bn"), default="mlp")
     p.add_argument("--fault", default="raise")
     p.add_argument("--at", type=int, default=25)
     args = p.parse_args()

@@ -240,6 +240,27 @@ def test_n_processes_match_one_process(tmp_path, fused, batch, n):
 
 
 @needs_mpi
+@pytest.mark.parametrize("net", ["dropout", "bn"])
+def test_dropout_and_batchnorm_networks_stay_in_sync(tmp_path, net):
+    """Dropout masks come from per-rank streams and batch norm uses per-rank statistics:
+    not one process's numbers, but every rank holds the same parameters, running statistics
+    (averaged), losses and global RNG state (the debug check runs every epoch), the ranks'
+    dropout streams differ, and each forward saw only its slice."""
+    run_worker(2, "train", tmp_path, "--net", net, "--batch", 10)
+    r0, r1 = _load(tmp_path, 2)
+    assert bool(r0["fused"])      # MultiLayerNetExtend runs on the fused engine
+    for k in (k for k in r0.files if k.startswith("param_")):
+        assert r0[k].tobytes() == r1[k].tobytes(), k
+    np.testing.assert_array_equal(r0["loss"], r1["loss"])
+    assert np.isfinite(r0["loss"]).all() and r0["loss"][-10:].mean() < r0["loss"][:10].mean()
+    np.testing.assert_array_equal(r0["rng"], r1["rng"])
+    if net == "dropout":
+        assert len(r0["rank_rng"]) and not np.array_equal(r0["rank_rng"], r1["rank_rng"])
+    ids0, ids1 = np.stack(list(r0["ids"])), np.stack(list(r1["ids"]))
+    assert ids0.shape == ids1.shape == (50, 5)
+
+
+@needs_mpi
 @pytest.mark.parametrize("n", [2, 3])
 def test_units_under_mpiexec(n):
     """(d) sharder and averager against a numpy oracle on n ranks (every method, float32

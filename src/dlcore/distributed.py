@@ -430,8 +430,8 @@ def abort_on_error(comm=None, consistent=(DistributedError,), brief=()):
     except BaseException as e:
         if c is None or c.Get_size() == 1 or isinstance(e, consistent):
             raise
-        if isinstance(e, SystemExit) and e.code in (0, None):
-            raise
+        # (SystemExit too, even with status 0: the other ranks would be left waiting, and
+        # mpiexec may then report success for a run that did not finish)
         r, n = c.Get_rank(), c.Get_size()
         try:
             sys.stdout.flush()
