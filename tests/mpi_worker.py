@@ -108,7 +108,7 @@ def fault(args):
 
     def gradient(xb, tb):
         calls[0] += 1
-        if calls[0] == args.at and dist.rank() == 1:
+        if calls[0] == args.at and dist.rank() == args.fault_rank:
             if args.fault == "raise":
                 raise RuntimeError("injected failure on purpose")
             if args.fault == "exit":
@@ -220,6 +220,7 @@ def main():
     p.add_argument("--net", choices=("mlp", "dropout", "bn"), default="mlp")
     p.add_argument("--fault", default="raise")
     p.add_argument("--at", type=int, default=25)
+    p.add_argument("--fault-rank", type=int, default=1)
     args = p.parse_args()
     dlcore.set_num_threads(1)
     {"train": train, "fault": fault, "desync": desync, "units": units}[args.mode](args)

@@ -155,6 +155,27 @@ def test_averager_rejects_bad_input():
         dist.GradientAverager(comm=None, method="ring")
 
 
+@pytest.mark.parametrize("value, on", [("1", True), ("yes", True), ("0", False), ("", False)])
+def test_debug_mode_from_the_environment(monkeypatch, value, on):
+    monkeypatch.setenv("DLCORE_DEBUG_DISTRIBUTED", value)
+    assert dist.debug_enabled() is on
+    x, t = _small_problem()
+    tr = Trainer(MultiLayerNet(8, [4], 4), x, t, x, t, verbose=False, distributed=True)
+    assert tr.distributed_debug is on
+    tr = Trainer(MultiLayerNet(8, [4], 4), x, t, x, t, verbose=False, distributed=True,
+                 distributed_debug=not on)
+    assert tr.distributed_debug is (not on)
+
+
+def test_allreduce_gradients_function_single_process():
+    g = {"W": np.full((2, 3), 3.0, np.float32)}
+    assert dist.allreduce_gradients(g) is g          # world of 1: the mean is the array
+    np.testing.assert_array_equal(g["W"], np.full((2, 3), 3.0, np.float32))
+    dist.allreduce_gradients(g, weight=0.5)
+    assert g["W"].dtype == np.float32
+    np.testing.assert_array_equal(g["W"], np.full((2, 3), 1.5, np.float32))
+
+
 def _small_problem():
     rng = np.random.default_rng(3)
     x = rng.random((120, 8))
@@ -281,16 +302,19 @@ def test_desync_is_detected_in_debug_mode(tmp_path):
 
 
 @needs_mpi
-@pytest.mark.parametrize("fault", ["raise", "exit", "kill"])
-def test_a_failing_rank_stops_every_rank(tmp_path, fault):
-    """(c) rank 1 raises / exits / is killed (SIGKILL) at step 25 of 50: the job ends in
+@pytest.mark.parametrize("fault, rank", [("raise", 1), ("raise", 0), ("exit", 1),
+                                         ("kill", 1)])
+def test_a_failing_rank_stops_every_rank(tmp_path, fault, rank):
+    """(c) a rank raises / exits / is killed (SIGKILL) at step 25 of 50: the job ends in
     bounded time with a non-zero status (a message naming the rank when it raised) and the
     checkpoint rank 0 wrote at step 20 is intact and loadable."""
-    p = run_worker(2, "fault", tmp_path, "--fault", fault, "--at", 25, check=False, timeout=30)
+    p = run_worker(2, "fault", tmp_path, "--fault", fault, "--at", 25, "--fault-rank", rank,
+                   check=False, timeout=30)
     assert p.returncode != 0, p.stdout
     assert "finished" not in p.stdout
     if fault == "raise":
-        assert "rank 1 of 2 failed with RuntimeError: injected failure on purpose" in p.stderr
+        assert (f"rank {rank} of 2 failed with RuntimeError: injected failure on purpose"
+                in p.stderr)
         assert "MPI_Abort" in p.stderr
     elif fault == "kill":
         assert "Killed" in p.stderr or "signal 9" in p.stderr or p.returncode in (9, 137, -9)
