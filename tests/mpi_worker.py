@@ -143,6 +143,15 @@ def desync(args):
         sys.exit(3)
 
 
+def unhandled(args):
+    """Rank 1 raises outside any handler while rank 0 waits in a collective."""
+    comm = dist.communicator()
+    if dist.rank() == 1:
+        raise RuntimeError("unhandled on purpose")
+    comm.allgather(1)
+    print("rank 0 finished", flush=True)
+
+
 def units(args):
     r, n = dist.rank(), dist.size()
     comm = dist.communicator()
@@ -211,7 +220,7 @@ def units(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=("train", "fault", "desync", "units"))
+    p.add_argument("mode", choices=("train", "fault", "desync", "units", "unhandled"))
     p.add_argument("out", nargs="?")
     p.add_argument("--fused", default="auto")
     p.add_argument("--batch", type=int, default=10)
@@ -223,7 +232,8 @@ def main():
     p.add_argument("--fault-rank", type=int, default=1)
     args = p.parse_args()
     dlcore.set_num_threads(1)
-    {"train": train, "fault": fault, "desync": desync, "units": units}[args.mode](args)
+    {"train": train, "fault": fault, "desync": desync, "units": units,
+     "unhandled": unhandled}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -360,3 +360,13 @@ def test_demo_distributed_matches_single_process(tmp_path):
     assert len(outs[1]) == 1, outs[1]     # printed by rank 0 only
     assert outs[0][0].split("(")[0] == outs[1][0].split("(")[0]
     assert not (tmp_path / "pNone.png").exists() or (tmp_path / "p2.png").exists()
+
+
+@needs_mpi
+def test_an_unhandled_exception_outside_the_trainer_aborts_every_rank():
+    """Once a multi-process world is in use, an exception nothing catches on one rank aborts
+    the job (dlcore's excepthook) instead of leaving the others in a collective forever."""
+    p = run_worker(2, "unhandled", check=False, timeout=30)
+    assert p.returncode != 0 and "finished" not in p.stdout
+    assert "RuntimeError: unhandled on purpose" in p.stderr
+    assert "rank 1 of 2: unhandled RuntimeError; aborting all ranks" in p.stderr

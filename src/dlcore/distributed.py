@@ -29,6 +29,12 @@ one addition a + b == b + a whatever the algorithm. The default, ``"auto"``, tak
 "allreduce" on 2 ranks and "reduce_bcast" on more; ``benchmarks/bench_mpi.py`` measures
 both, and the tests check bitwise identity on 2 and 3 ranks.
 
+Faults: :func:`abort_on_error` (around ``Trainer.train`` and the demo) turns an exception on
+one rank into a message naming the rank and MPI_Abort of the whole job; once a multi-process
+world is in use, an exception that nothing catches does the same (an excepthook; MPICH would
+otherwise leave the other ranks waiting forever in their next collective). A rank killed by a
+signal, or that exits, makes ``mpiexec`` end the others.
+
 Batch normalization uses each rank's own batch statistics in the forward pass (as PyTorch's
 DistributedDataParallel without SyncBatchNorm). Its running statistics are averaged across
 ranks in the same message as the gradients (weighted by the slices' sizes: the running mean
@@ -100,7 +106,32 @@ def communicator():
                            f"{'' if n is None else f' with {n} processes'} but mpi4py cannot "
                            f"be imported ({e}); install it with: {MPI_HINT}") from None
     _world = MPI.COMM_WORLD
+    if _world.Get_size() > 1:
+        _install_excepthook(_world)
     return _world
+
+
+def _install_excepthook(comm):
+    """An exception that nothing catches on one rank would leave the others waiting in
+    their next collective forever (MPICH does not end the job when a rank exits through
+    MPI_Finalize): after the usual traceback, abort every rank (what ``python -m mpi4py``
+    does). Installed once, when a multi-process world is first used."""
+    previous = sys.excepthook
+
+    def hook(tp, value, tb):
+        try:
+            previous(tp, value, tb)
+        finally:
+            try:
+                print(f"dlcore.distributed: rank {comm.Get_rank()} of {comm.Get_size()}: "
+                      f"unhandled {tp.__name__}; aborting all ranks (MPI_Abort)",
+                      file=sys.stderr)
+                sys.stderr.flush()
+                comm.Abort(1)
+            finally:
+                os._exit(1)
+
+    sys.excepthook = hook
 
 
 def _comm(comm):
