@@ -145,6 +145,11 @@ mkdir -p "$suite"
 cp -r "$root/tests" "$suite/tests"
 cp "$root/pyproject.toml" "$suite/"   # [tool.pytest.ini_options] (strict, warnings = errors)
 find "$suite" -name __pycache__ -prune -exec rm -rf {} +
+# The book's parameter files (../shared/book-params beside the checkout) for the pickle tests,
+# which look for them relative to tests/ and skip when absent.
+if [ -z "${DLCORE_BOOK_PARAMS:-}" ] && [ -d "$root/../shared/book-params" ]; then
+  export DLCORE_BOOK_PARAMS=$(cd "$root/../shared/book-params" && pwd)
+fi
 loc=$(cd "$suite" && "${nocc[@]}" "$wv/bin/python" -c "import dlcore; print(dlcore.__file__)")
 case "$loc" in
   "$wv"/*) say "dlcore imports from the installed wheel: $loc" ;;
