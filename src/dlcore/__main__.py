@@ -126,6 +126,12 @@ def build_parser():
                           f"{k} {v[1]:g}" for k, v in _demo.OPTIMIZERS.items()) + ")")
     demo.add_argument("--train-size", type=_positive_int, default=None, metavar="N",
                       help="train on the first N training images only (default: all)")
+    demo.add_argument("--distributed", action="store_true",
+                      help="data-parallel training on MPI: run as `mpiexec -n N python -m "
+                           "dlcore demo --distributed`; each of the N processes computes on "
+                           "its slice of every batch of --batch-size, only rank 0 prints and "
+                           "plots; 1 thread per process unless --threads or OMP_NUM_THREADS "
+                           "(needs: pip install \"dlcore[mpi]\")")
     _common(demo, f"the PNG to write (or a directory for {_demo.DEFAULT_OUTPUT}; default: "
                   f"{_demo.DEFAULT_OUTPUT} in the current directory)", dtype="float32")
     demo.set_defaults(func=_demo.run)

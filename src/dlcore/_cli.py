@@ -62,7 +62,11 @@ def setup(args):
     threads = getattr(args, "threads", None)
     note = ""
     if threads is None and not os.environ.get("OMP_NUM_THREADS"):
-        threads, note = auto_threads()
+        if getattr(args, "world_size", 1) > 1:
+            # several MPI processes on the machine share its cores: one thread each
+            threads, note = 1, " per process (MPI; --threads N to choose)"
+        else:
+            threads, note = auto_threads()
     if threads is not None:
         dlcore.set_num_threads(threads)
     seed = getattr(args, "seed", None)
@@ -73,20 +77,22 @@ def setup(args):
 
 
 class Printer:
-    """print() to stdout unless quiet; ``result`` lines print even when quiet."""
+    """print() to stdout unless quiet; ``result`` lines print even when quiet; nothing at
+    all when ``silent`` (the MPI ranks other than 0)."""
 
-    def __init__(self, quiet=False):
-        self.quiet = quiet
+    def __init__(self, quiet=False, silent=False):
+        self.quiet = quiet or silent
+        self.silent = silent
 
     def __call__(self, *a, **k):
         if not self.quiet:
             print(*a, **k)
             sys.stdout.flush()
 
-    @staticmethod
-    def result(*a, **k):
-        print(*a, **k)
-        sys.stdout.flush()
+    def result(self, *a, **k):
+        if not self.silent:
+            print(*a, **k)
+            sys.stdout.flush()
 
 
 class Clock:

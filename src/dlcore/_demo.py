@@ -83,9 +83,32 @@ def _output_path(path):
 
 
 def run(args):
+    """The demo; with ``--distributed`` under ``mpiexec -n N``, every process runs it, the
+    Trainer trains data-parallel, only rank 0 prints and plots, and an error on one rank
+    aborts them all (a clean message for the user's errors, a traceback otherwise)."""
+    comm, rank, world = None, 0, 1
+    if getattr(args, "distributed", False):
+        from . import distributed as dist
+        try:
+            comm = dist.communicator()
+        except RuntimeError as e:
+            raise _cli.CliError(str(e)) from None
+        rank, world = dist.rank(comm), dist.size(comm)
+    args.world_size, args.rank = world, rank
+    if world == 1:
+        return _run(args, comm)
+    from ._idx import DataError, DataUnavailableError
+    from .trainer import TrainingDiverged
+    with dist.abort_on_error(comm, consistent=(dist.DistributedError, TrainingDiverged),
+                             brief=(_cli.CliError, DataError, DataUnavailableError)):
+        return _run(args, comm)
+
+
+def _run(args, comm):
     from .trainer import Trainer
 
-    say = _cli.Printer(args.quiet)
+    root = args.rank == 0
+    say = _cli.Printer(args.quiet, silent=not root)
     clock = _cli.Clock()
     threads = _cli.setup(args)
     dtype = _cli.dtype_of(args.dtype)
@@ -93,8 +116,8 @@ def run(args):
     opt_class, default_lr = OPTIMIZERS[args.optimizer]
     lr = args.lr if args.lr is not None else default_lr
     batch = args.batch_size
-    out_path = _output_path(args.output)
-    plotting = _plots.have_matplotlib()
+    out_path = _output_path(args.output) if root else None
+    plotting = root and _plots.have_matplotlib()
 
     (x_train, t_train), (x_test, t_test) = _cli.load_data(args, "mnist")
     data_time = clock()
@@ -118,7 +141,14 @@ def run(args):
     say(f"  {source}: {len(x_train)} training / {len(x_test)} test images; {opt_class} "
         f"lr={lr:g}, batch {batch}, {epochs} epoch{'s' if epochs != 1 else ''}, "
         f"{dtype.name}, {threads}, seed {args.seed}")
-    if not plotting:
+    if args.world_size > 1:
+        say(f"  data-parallel on {args.world_size} MPI processes: {batch // args.world_size}"
+            f"{'' if batch % args.world_size == 0 else '-' + str(-(-batch // args.world_size))}"
+            f" samples of every batch of {batch} per process")
+    elif getattr(args, "distributed", False):
+        say("  note: --distributed without an MPI launcher: training as one process (run "
+            "it as: mpiexec -n 2 python -m dlcore demo --distributed)")
+    if not plotting and root:
         say(f"  note: matplotlib is not installed, so no plot will be drawn "
             f"(install it with: {_cli.PLOT_HINT})")
 
@@ -127,7 +157,7 @@ def run(args):
     train_clock = _cli.Clock()
 
     def on_epoch(trainer):
-        if args.quiet:
+        if args.quiet or not root:
             return
         k = trainer.current_epoch - 1
         trainer._print(f"epoch {k:>2}/{epochs}  train acc {trainer.train_acc_list[-1]:.4f}"
@@ -137,13 +167,14 @@ def run(args):
     trainer = Trainer(net, x_train, t_train, x_test, t_test, epochs=epochs,
                       mini_batch_size=batch, optimizer=opt_class,
                       optimizer_param={"lr": lr}, evaluate_sample_num_per_epoch=k_eval,
-                      verbose=False, progress=not args.quiet, callback=on_epoch)
+                      verbose=False, progress=not args.quiet, callback=on_epoch,
+                      distributed=comm if comm is not None else False)
     trainer.train()
     train_time = train_clock()
 
     xs, ts = (x_train, t_train) if k_eval is None else (x_train[:k_eval], t_train[:k_eval])
-    final_train = float(net.accuracy(xs, ts))
-    final_test = float(net.accuracy(x_test, t_test))
+    final_train = float(trainer._accuracy(xs, ts))   # shared by the ranks when distributed
+    final_test = float(trainer._accuracy(x_test, t_test))
     train_acc = [float(a) for a in trainer.train_acc_list]
     test_acc = [float(a) for a in trainer.test_acc_list]
     if trainer.max_iter > (len(train_acc) - 1) * trainer.iter_per_epoch:
@@ -162,7 +193,7 @@ def run(args):
         _plots.demo(out_path, trainer.train_loss_list, trainer.iter_per_epoch,
                     list(range(len(train_acc))), train_acc, test_acc, title, train_label)
         say.result(f"plot: {out_path}")
-    else:
+    elif root:
         say.result(f"plot: not written: matplotlib is not installed; install it with: "
                    f"{_cli.PLOT_HINT}")
     return 0

@@ -40,6 +40,24 @@ Beyond the book (keyword-only):
   float64 rounding. ``fused=False`` always takes the per-layer path; ``fused=True`` raises
   :class:`dlcore.engine.NotFusable` when the engine does not apply.
 
+- ``distributed=True`` (or an mpi4py communicator): data-parallel training on MPI, run
+  under ``mpiexec -n N`` (see :mod:`dlcore.distributed`). When the trainer is built, rank
+  0's numpy global RNG state and parameters are broadcast to every rank. Each step every
+  rank draws the same global batch of ``mini_batch_size`` indices, computes the gradient on
+  its contiguous slice (``B // N`` or one more), the gradients (and batch-norm running
+  statistics) are averaged weighted by the slices' sizes (the gradient of the global-batch
+  mean loss, also when N does not divide B), every rank applies the same update, and the
+  recorded loss is the global-batch mean. Evaluations are shared: each rank scores a slice
+  of the evaluated samples and the correct counts are summed, so every rank holds the same
+  lists. Only rank 0 prints, shows progress and writes checkpoints; ``callback`` runs on
+  every rank. An exception on one rank aborts every rank (MPI_Abort) with a message naming
+  it. ``distributed_debug=True`` (default: the environment variable
+  DLCORE_DEBUG_DISTRIBUTED=1) checks after every epoch evaluation that all ranks hold
+  bitwise identical parameters and RNG states. Dropout layers draw their masks from a
+  per-rank stream (so that numpy's global stream, which draws the batches, stays the same
+  on every rank): dropout networks train correctly but not on the same random numbers as a
+  single process. Without an MPI launcher, ``distributed=True`` trains as one process.
+
 Bad arguments raise ValueError/TypeError naming them (the book fails later, or divides by
 zero): data without a batch axis, targets whose length differs from the inputs', an empty
 training or test set, a batch size or ``evaluate_sample_num_per_epoch`` below 1, negative or
@@ -164,6 +182,34 @@ def _make_bar(total):
     return tqdm(total=total, unit="it", dynamic_ncols=True)
 
 
+class _NoContextType:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NoContext = _NoContextType()
+
+
+class _SwappedRng:
+    """Makes the trainer's per-rank RNG state numpy's global one for the duration (the
+    global state is put back after, and the rank's saved)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def __enter__(self):
+        self.saved = np.random.get_state()
+        np.random.set_state(self.trainer._rank_rng_state)
+
+    def __exit__(self, *exc):
+        self.trainer._rank_rng_state = np.random.get_state()
+        np.random.set_state(self.saved)
+        return False
+
+
 class Trainer:
     """Trains ``network`` (anything with ``params``, ``gradient(x, t)``, ``loss(x, t)`` and
     ``accuracy(x, t)``) with a book optimizer chosen by name ('SGD', 'Momentum',
@@ -191,10 +237,14 @@ class Trainer:
                  optimizer='SGD', optimizer_param={'lr': 0.01},
                  evaluate_sample_num_per_epoch=None, verbose=True, *,
                  progress=False, callback=None, stop_on_nonfinite=True,
-                 checkpoint_dir=None, checkpoint_every=1, resume_from=None, fused="auto"):
+                 checkpoint_dir=None, checkpoint_every=1, resume_from=None, fused="auto",
+                 distributed=False, distributed_debug=None):
         _check_arguments(x_train, t_train, x_test, t_test, epochs, mini_batch_size,
                          evaluate_sample_num_per_epoch)
         self.network = network
+        self._setup_distributed(distributed, distributed_debug, mini_batch_size)
+        verbose = verbose and self._rank == 0
+        progress = progress and self._rank == 0
         self.verbose = verbose
         self.x_train = x_train
         self.t_train = t_train
@@ -244,12 +294,106 @@ class Trainer:
                              f"checkpoint_every; got {checkpoint_every!r}")
         if checkpoint_dir is not None:
             checkpoint_dir = os.fspath(checkpoint_dir)
-            os.makedirs(checkpoint_dir, exist_ok=True)
+            if self._rank == 0:
+                os.makedirs(checkpoint_dir, exist_ok=True)
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self._resume_iter = 0
         if resume_from is not None:
             self.resume(resume_from)
+
+    # ------------------------------------------------------------------ distributed mode
+    def _setup_distributed(self, distributed, debug, batch_size):
+        self._comm, self._rank, self._size = None, 0, 1
+        self._averager = None
+        self._rank_rng_state = None
+        self._has_dropout = False
+        self._bn = []
+        self.distributed = distributed is not False and distributed is not None
+        if not self.distributed:
+            self.distributed_debug = False
+            return
+        from . import distributed as dist
+        comm = dist.communicator() if distributed is True else distributed
+        if comm is not None and not (hasattr(comm, "Get_rank") and hasattr(comm, "Bcast")):
+            raise TypeError(f"Trainer: expected distributed=True, False or an mpi4py "
+                            f"communicator; got {distributed!r}")
+        self._comm = comm
+        self._rank, self._size = dist.rank(comm), dist.size(comm)
+        self.distributed_debug = dist.debug_enabled() if debug is None else bool(debug)
+        if self._size > batch_size:
+            raise ValueError(f"Trainer: expected mini_batch_size >= the number of MPI "
+                             f"processes ({self._size}) so that every rank gets a sample; got "
+                             f"{batch_size}")
+        if self._size == 1:
+            return
+        network = self.network
+        np.random.set_state(comm.bcast(np.random.get_state(), root=0))
+        dist.broadcast_params(network, comm=comm)
+        self._averager = dist.GradientAverager(comm)
+        self._bn = dist._bn_buffers(network)
+        layers = getattr(network, "layers", None)
+        layers = layers.values() if hasattr(layers, "values") else (layers or ())
+        self._has_dropout = any(type(l).__name__ == "Dropout" or hasattr(l, "dropout_ratio")
+                                for l in layers)
+        if self._has_dropout:
+            # the ranks' dropout masks come from their own streams, seeded from the shared
+            # global state and the rank
+            st = np.random.get_state()
+            ss = np.random.SeedSequence([int(v) for v in st[1][:8]] + [int(st[2])],
+                                        spawn_key=(self._rank,))
+            self._rank_rng_state = np.random.RandomState(
+                np.random.MT19937(ss)).get_state()
+
+    @property
+    def rank(self):
+        """This process's MPI rank (0 unless distributed)."""
+        return self._rank
+
+    @property
+    def world_size(self):
+        """The number of processes training together (1 unless distributed)."""
+        return self._size
+
+    def _local(self):
+        """A context in which the rank's own RNG stream is numpy's global one (distributed
+        dropout networks); a no-op otherwise."""
+        if self._rank_rng_state is None:
+            return _NoContext
+        return _SwappedRng(self)
+
+    def _average(self, grads, n_local):
+        """Average grads (and batch-norm running statistics) over the ranks in place,
+        weighted by the local sample count."""
+        arrays = dict(grads)
+        for name, layer, attr in self._bn:
+            a = getattr(layer, attr)
+            if a is not None:
+                arrays["\x00bn:" + name] = a
+        self._averager(arrays, n_local / self.batch_size)
+
+    def _global_mean(self, loss, n_local):
+        from . import distributed as dist
+        total = dist.sum_scalars([float(loss) * n_local], self._comm)[0] / self.batch_size
+        return type(loss)(total) if isinstance(loss, np.generic) else total
+
+    def _accuracy(self, x, t):
+        """network.accuracy(x, t); shared across the ranks in distributed mode (each scores
+        a slice, the correct counts are summed: the same value as one process gets)."""
+        if self._size == 1:
+            return self.network.accuracy(x, t)
+        from . import distributed as dist
+        lo, hi = dist.shard_bounds(len(x), self._rank, self._size)
+        correct = 0
+        if hi > lo:
+            correct = round(float(self.network.accuracy(x[lo:hi], t[lo:hi])) * (hi - lo))
+        total = dist.sum_scalars([correct], self._comm)[0]
+        return np.float64(total) / float(x.shape[0])
+
+    def _check_sync(self, where):
+        if self._size > 1:
+            from . import distributed as dist
+            dist.check_in_sync(self.network, self._comm, where)
 
     def _print(self, line):
         if self._bar is not None:
@@ -292,19 +436,32 @@ class Trainer:
 
     def _step(self):
         batch_mask = np.random.choice(self.train_size, self.batch_size)
+        if self._size > 1:  # this rank's contiguous slice of the global batch
+            from .distributed import shard
+            batch_mask = shard(batch_mask, self._rank, self._size)
         x_batch = self.x_train[batch_mask]
         t_batch = self.t_train[batch_mask]
 
         ft = self._fused_trainer()
         if ft is not None:  # the same step on the fused engine (see the module docstring)
-            ft.gradient(x_batch, t_batch)
+            with self._local():
+                grads = ft.gradient(x_batch, t_batch)
+            if self._size > 1:
+                self._average(grads, len(batch_mask))
             ft.update()
-            loss = ft.loss(x_batch, t_batch) if self._fused_loss else \
-                self.network.loss(x_batch, t_batch)
+            with self._local():
+                loss = ft.loss(x_batch, t_batch) if self._fused_loss else \
+                    self.network.loss(x_batch, t_batch)
         else:
-            grads = self.network.gradient(x_batch, t_batch)
+            with self._local():
+                grads = self.network.gradient(x_batch, t_batch)
+            if self._size > 1:
+                self._average(grads, len(batch_mask))
             self.optimizer.update(self.network.params, grads)
-            loss = self.network.loss(x_batch, t_batch)
+            with self._local():
+                loss = self.network.loss(x_batch, t_batch)
+        if self._size > 1:
+            loss = self._global_mean(loss, len(batch_mask))
         self.train_loss_list.append(loss)
         if self._bar is not None:
             self._bar.set_postfix_str(f"loss {float(loss):.4f}", refresh=False)
@@ -324,10 +481,13 @@ class Trainer:
                 x_train_sample, t_train_sample = self.x_train[:t], self.t_train[:t]
                 x_test_sample, t_test_sample = self.x_test[:t], self.t_test[:t]
 
-            train_acc = self.network.accuracy(x_train_sample, t_train_sample)
-            test_acc = self.network.accuracy(x_test_sample, t_test_sample)
+            train_acc = self._accuracy(x_train_sample, t_train_sample)
+            test_acc = self._accuracy(x_test_sample, t_test_sample)
             self.train_acc_list.append(train_acc)
             self.test_acc_list.append(test_acc)
+            if self.distributed_debug:
+                self._check_sync(f"at epoch {self.current_epoch} (iteration "
+                                 f"{self.current_iter})")
 
             if self.verbose:
                 self._print("=== epoch:" + str(self.current_epoch) + ", train acc:"
@@ -371,8 +531,19 @@ class Trainer:
     def train(self):
         """Run ``max_iter`` steps (the remaining ones after :meth:`resume`), then evaluate
         on the full test set."""
+        if self._size == 1:
+            return self._train()
+        from . import distributed as dist
+        with dist.abort_on_error(self._comm, consistent=(dist.DistributedError,
+                                                         TrainingDiverged)):
+            self._check_sync("at the start of train()")
+            self._train()
+            if self.distributed_debug:
+                self._check_sync("at the end of train()")
+
+    def _train(self):
         start, self._resume_iter = self._resume_iter, 0
-        ckpt = self.checkpoint_dir is not None
+        ckpt = self.checkpoint_dir is not None and self._rank == 0
         every = max(1, round(self.checkpoint_every * self.iter_per_epoch))
         with _one_blas_thread(), _persist.DeferredInterrupt(ckpt) as interrupt:
             if self.progress:
@@ -392,7 +563,7 @@ class Trainer:
                 if self._bar is not None:
                     self._bar.close()
                     self._bar = None
-            test_acc = self.network.accuracy(self.x_test, self.t_test)
+            test_acc = self._accuracy(self.x_test, self.t_test)
 
         if self.verbose:
             print("=============== Final Test Accuracy ===============")

@@ -1,0 +1,483 @@
+"""Data-parallel training over several processes and machines on MPI (``mpi4py``).
+
+Install the optional extra (``pip install "dlcore[mpi]"``: mpi4py and the ``mpich`` wheel,
+which brings ``mpiexec``), then launch N copies of a script or of the demo::
+
+    mpiexec -n 2 python -m dlcore demo --distributed
+
+Every rank runs the same program on the same data. With the :class:`~dlcore.trainer.Trainer`
+(``Trainer(..., distributed=True)``) each rank draws the same global batch of B indices from
+numpy's global RNG (the RNG state is broadcast from rank 0 when the trainer is built, so the
+streams stay in step), computes the gradient on its own contiguous slice of that batch
+(:func:`shard`), the gradients are averaged (:func:`allreduce_gradients`, weighted by the
+slices' sizes so that the result is the gradient of the mean loss over the whole batch), and
+every rank applies the same update. The result matches 1-process training up to summation
+order.
+
+``mpi4py`` is imported lazily: ``import dlcore`` never imports it, and without an MPI launcher
+(no ``mpiexec``) nothing here imports it either: :func:`rank`, :func:`size`, :func:`is_root`
+answer 0, 1, True and the collectives are no-ops (one process is the whole world). Launched by
+``mpiexec`` with more than one process but without mpi4py, they raise ``RuntimeError`` rather
+than let each process train alone and write the same files.
+
+Determinism: the parameters must stay bitwise identical on every rank. MPI_Allreduce does not
+promise that on more than 2 ranks (each rank may add the contributions in another order), so
+``"reduce_bcast"`` is MPI_Reduce to rank 0 then MPI_Bcast of rank 0's sums: identical on
+every rank by construction. ``"allreduce"`` is one MPI_Allreduce, faster (on the 2-core test
+machine, 2 ranks, W4's 7.45 MB: 1.4-2.5 ms instead of 2.9-6.9 ms) but only safe on 2 ranks, where every element is
+one addition a + b == b + a whatever the algorithm. The default, ``"auto"``, takes
+"allreduce" on 2 ranks and "reduce_bcast" on more; ``benchmarks/bench_mpi.py`` measures
+both, and the tests check bitwise identity on 2 and 3 ranks.
+
+Faults: :func:`abort_on_error` (around ``Trainer.train`` and the demo) turns an exception on
+one rank into a message naming the rank and MPI_Abort of the whole job; once a multi-process
+world is in use, an exception that nothing catches does the same (an excepthook; MPICH would
+otherwise leave the other ranks waiting forever in their next collective). A rank killed by a
+signal, or that exits, makes ``mpiexec`` end the others.
+
+Batch normalization uses each rank's own batch statistics in the forward pass (as PyTorch's
+DistributedDataParallel without SyncBatchNorm). Its running statistics are averaged across
+ranks in the same message as the gradients (weighted by the slices' sizes: the running mean
+then follows the global batch mean, up to rounding, the running variance the mean of the per-rank
+variances), so every rank evaluates the same model.
+"""
+import contextlib
+import hashlib
+import os
+import sys
+import traceback
+
+import numpy as np
+
+__all__ = ["communicator", "rank", "size", "is_root", "launched", "broadcast_params",
+           "allreduce_gradients", "GradientAverager", "shard", "shard_bounds",
+           "sum_scalars", "abort_on_error", "params_digest", "check_in_sync",
+           "DistributedError", "debug_enabled"]
+
+# Environment variables that MPI launchers set in the processes they start (MPICH's hydra
+# and other PMI launchers, Open MPI, PMIx-based ones such as Slurm's srun --mpi=pmix).
+_LAUNCHER_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE")
+_LAUNCHER_VARS = _LAUNCHER_SIZE_VARS + ("PMI_RANK", "PMI_FD", "PMIX_RANK", "MPI_LOCALNRANKS",
+                                        "OMPI_COMM_WORLD_RANK", "PMI_PORT")
+
+MPI_HINT = 'pip install "dlcore[mpi]"'
+
+
+class DistributedError(RuntimeError):
+    """The ranks disagree (parameters not bitwise identical, RNG streams out of step, ...)
+    or MPI is not usable; raised on every rank alike."""
+
+
+def launched():
+    """True when this process was started by an MPI launcher (``mpiexec``, ``mpirun``,
+    ``srun``): one of the launchers' environment variables is set."""
+    return any(v in os.environ for v in _LAUNCHER_VARS)
+
+
+def _launcher_size():
+    for v in _LAUNCHER_SIZE_VARS:
+        try:
+            return int(os.environ[v])
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+_world = None
+
+
+def communicator():
+    """``mpi4py.MPI.COMM_WORLD`` when the process runs under an MPI launcher, else None (a
+    single process: the helpers below treat it as a world of size 1).
+
+    Raises RuntimeError when launched with several processes but mpi4py cannot be imported."""
+    global _world
+    if _world is not None:
+        return _world
+    if not launched():
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        n = _launcher_size()
+        if n is not None and n <= 1:
+            return None
+        raise RuntimeError(f"dlcore.distributed: started by an MPI launcher"
+                           f"{'' if n is None else f' with {n} processes'} but mpi4py cannot "
+                           f"be imported ({e}); install it with: {MPI_HINT}") from None
+    _world = MPI.COMM_WORLD
+    if _world.Get_size() > 1:
+        _install_excepthook(_world)
+    return _world
+
+
+def _install_excepthook(comm):
+    """An exception that nothing catches on one rank would leave the others waiting in
+    their next collective forever (MPICH does not end the job when a rank exits through
+    MPI_Finalize): after the usual traceback, abort every rank (what ``python -m mpi4py``
+    does). Installed once, when a multi-process world is first used."""
+    previous = sys.excepthook
+
+    def hook(tp, value, tb):
+        try:
+            previous(tp, value, tb)
+        finally:
+            try:
+                print(f"dlcore.distributed: rank {comm.Get_rank()} of {comm.Get_size()}: "
+                      f"unhandled {tp.__name__}; aborting all ranks (MPI_Abort)",
+                      file=sys.stderr)
+                sys.stderr.flush()
+                comm.Abort(1)
+            finally:
+                os._exit(1)
+
+    sys.excepthook = hook
+
+
+def _comm(comm):
+    return communicator() if comm is None else comm
+
+
+def rank(comm=None):
+    """This process's rank (0 without MPI)."""
+    c = _comm(comm)
+    return 0 if c is None else c.Get_rank()
+
+
+def size(comm=None):
+    """The number of processes (1 without MPI)."""
+    c = _comm(comm)
+    return 1 if c is None else c.Get_size()
+
+
+def is_root(comm=None, root=0):
+    """True on rank ``root`` (and without MPI)."""
+    return rank(comm) == root
+
+
+def debug_enabled():
+    """True when the environment variable DLCORE_DEBUG_DISTRIBUTED is set to 1 (or yes,
+    true, on): the Trainer then checks every epoch that the ranks hold bitwise identical
+    parameters."""
+    return os.environ.get("DLCORE_DEBUG_DISTRIBUTED", "").strip().lower() in (
+        "1", "yes", "true", "on")
+
+
+# ------------------------------------------------------------------------------ sharding
+
+def shard_bounds(n, rank, size):
+    """(start, stop) of rank ``rank``'s contiguous slice of ``n`` items split over ``size``
+    ranks: the first ``n % size`` ranks get one item more; slices are disjoint, in rank
+    order, and cover ``range(n)``."""
+    for name, v in (("n", n), ("rank", rank), ("size", size)):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"shard: expected an int {name}; got {type(v).__name__}")
+    if size < 1 or not 0 <= rank < size or n < 0:
+        raise ValueError(f"shard: expected size >= 1, 0 <= rank < size and n >= 0; got "
+                         f"n={n}, rank={rank}, size={size}")
+    q, r = divmod(int(n), int(size))
+    start = rank * q + min(rank, r)
+    return start, start + q + (1 if rank < r else 0)
+
+
+def shard(batch, rank=None, size=None):
+    """Rank ``rank``'s contiguous slice (a view for arrays) of ``batch`` (batch indices, or
+    the samples themselves: anything with ``len`` and slicing along the first axis) split
+    over ``size`` ranks (default: this process's rank and the world's size).
+
+    >>> shard(list(range(7)), 0, 2), shard(list(range(7)), 1, 2)
+    ([0, 1, 2, 3], [4, 5, 6])
+    """
+    if rank is None:
+        rank = globals()["rank"]()
+    if size is None:
+        size = globals()["size"]()
+    start, stop = shard_bounds(len(batch), rank, size)
+    return batch[start:stop]
+
+
+# ------------------------------------------------------------------------------ collectives
+
+def _mpi():
+    from mpi4py import MPI
+    return MPI
+
+
+def _bn_buffers(network):
+    """[(name, layer, attr)] of the batch-norm running statistics of ``network``'s layers."""
+    layers = getattr(network, "layers", None)
+    if layers is None:
+        return []
+    items = layers.items() if hasattr(layers, "items") else enumerate(layers)
+    out = []
+    for name, layer in items:
+        for attr in ("running_mean", "running_var"):
+            if hasattr(layer, attr) and hasattr(layer, "momentum"):
+                out.append((f"{name}.{attr}", layer, attr))
+    return out
+
+
+def broadcast_params(network, root=0, comm=None):
+    """Copy rank ``root``'s parameters (every array of ``network.params``) and batch-norm
+    running statistics into every rank's arrays, in place: the layers keep holding the
+    same arrays as ``network.params`` (the book's aliasing). No-op without MPI."""
+    c = _comm(comm)
+    params = getattr(network, "params", None)
+    if not isinstance(params, dict):
+        raise TypeError(f"broadcast_params: expected a network with a params dict; got "
+                        f"{type(network).__name__}")
+    if c is None or c.Get_size() == 1:
+        return
+    bufs = _bn_buffers(network)
+    me = c.Get_rank()
+    # what root has: the keys, shapes and dtypes (the others must match)
+    meta = None
+    if me == root:
+        meta = ([(k, np.shape(v), np.asarray(v).dtype.str) for k, v in sorted(params.items())],
+                [(n, None if getattr(l, a) is None else
+                  (np.shape(getattr(l, a)), np.asarray(getattr(l, a)).dtype.str))
+                 for n, l, a in bufs])
+    meta = c.bcast(meta, root=root)
+    mine = [(k, np.shape(v), np.asarray(v).dtype.str) for k, v in sorted(params.items())]
+    bad = mine != meta[0] or [n for n, _, _ in bufs] != [n for n, _ in meta[1]]
+    if c.allreduce(int(bad), op=_mpi().MAX):
+        raise DistributedError(f"broadcast_params: the ranks hold different networks (rank "
+                               f"{me}: params {[m[:2] for m in mine]})")
+    arrays = [params[k] for k, _, _ in meta[0]]
+    for (n, layer, attr), (_, m) in zip(bufs, meta[1]):
+        if m is None:
+            setattr(layer, attr, None)
+            continue
+        a = getattr(layer, attr)
+        if a is None:   # the book creates them on the first forward
+            a = np.zeros(m[0], np.dtype(m[1]))
+            setattr(layer, attr, a)
+        arrays.append(a)
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.flags.c_contiguous and a.flags.writeable:
+            c.Bcast(a, root=root)
+        else:
+            tmp = np.ascontiguousarray(a)
+            c.Bcast(tmp, root=root)
+            np.copyto(a, tmp)
+
+
+class GradientAverager:
+    """Averages gradient dicts across ranks in place through one preallocated contiguous
+    buffer per dtype (one buffer in practice: float32 networks stay float32), reused every
+    step: pack (each local gradient times its weight), one reduction, unpack.
+
+    ``method``: "reduce_bcast" (MPI_Reduce to rank 0 then MPI_Bcast: bitwise identical
+    results on every rank for any number of ranks), "allreduce" (one MPI_Allreduce;
+    identical on 2 ranks, not guaranteed beyond) or "auto" (default: "allreduce" on 2
+    ranks, else "reduce_bcast").
+
+    Attributes: ``nbytes`` (bytes reduced per call), ``calls``, ``seconds`` (wall time spent
+    in the MPI calls, summed).
+    """
+
+    METHODS = ("auto", "reduce_bcast", "allreduce")
+
+    def __init__(self, comm=None, method="auto", root=0):
+        if method not in self.METHODS:
+            raise ValueError(f"GradientAverager: expected method 'auto', 'reduce_bcast' or "
+                             f"'allreduce'; got {method!r}")
+        self.comm = _comm(comm)
+        if method == "auto":
+            method = "allreduce" if self.comm is not None and \
+                self.comm.Get_size() == 2 else "reduce_bcast"
+        self.method = method
+        self.root = root
+        self._layout = None
+        self._buffers = {}
+        self.nbytes = 0
+        self.calls = 0
+        self.seconds = 0.0
+
+    def _plan(self, arrays):
+        """(key, dtype, offset, size, shape) per array, grouped by dtype; rebuilt only when
+        the keys, shapes or dtypes change."""
+        sig = tuple((k, a.shape, a.dtype.str) for k, a in arrays)
+        if self._layout is not None and self._layout[0] == sig:
+            return self._layout[1]
+        plan, totals = [], {}
+        for k, a in arrays:
+            if a.dtype.kind != "f":
+                raise TypeError(f"allreduce_gradients: expected floating-point gradients; got "
+                                f"{a.dtype} for {k!r}")
+            off = totals.get(a.dtype, 0)
+            plan.append((k, a.dtype, off, a.size))
+            totals[a.dtype] = off + a.size
+        self._buffers = {dt: np.empty(n, dt) for dt, n in totals.items()}
+        self.nbytes = sum(b.nbytes for b in self._buffers.values())
+        self._layout = (sig, plan)
+        return plan
+
+    def __call__(self, grads, weight=None):
+        """Replace every array of the dict ``grads`` by the sum over ranks of ``weight`` times
+        it (default weight 1/size: the mean), in place; returns ``grads``.
+
+        With uneven slices pass ``weight = local_count / global_count``: the result is then
+        the global-batch mean of per-sample gradients (and the same for weight decay terms,
+        since the weights sum to 1)."""
+        if not isinstance(grads, dict):
+            raise TypeError(f"allreduce_gradients: expected a dict of arrays; got "
+                            f"{type(grads).__name__}")
+        c = self.comm
+        n = 1 if c is None else c.Get_size()
+        w = 1.0 / n if weight is None else float(weight)
+        arrays = []
+        for k in sorted(grads, key=str):
+            a = grads[k]
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"allreduce_gradients: expected numpy arrays; got "
+                                f"{type(a).__name__} for {k!r}")
+            if not a.flags.writeable:
+                raise ValueError(f"allreduce_gradients: expected writable arrays (they are "
+                                 f"averaged in place); got a read-only array for {k!r}")
+            arrays.append((k, a))
+        plan = self._plan(arrays)
+        bufs = self._buffers
+        for (k, a), (_, dt, off, sz) in zip(arrays, plan):
+            seg = bufs[dt][off:off + sz].reshape(a.shape)
+            if w == 1.0:
+                np.copyto(seg, a)
+            else:
+                np.multiply(a, dt.type(w), out=seg)
+        if c is not None and n > 1:
+            import time
+            MPI = _mpi()
+            t0 = time.perf_counter()
+            for dt in sorted(bufs, key=lambda d: d.str):
+                b = bufs[dt]
+                if self.method == "allreduce":
+                    c.Allreduce(MPI.IN_PLACE, b, op=MPI.SUM)
+                else:
+                    if c.Get_rank() == self.root:
+                        c.Reduce(MPI.IN_PLACE, b, op=MPI.SUM, root=self.root)
+                    else:
+                        c.Reduce(b, None, op=MPI.SUM, root=self.root)
+                    c.Bcast(b, root=self.root)
+            self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        for (k, a), (_, dt, off, sz) in zip(arrays, plan):
+            np.copyto(a, bufs[dt][off:off + sz].reshape(a.shape))
+        return grads
+
+
+_default_averagers = {}
+
+
+def allreduce_gradients(grads, weight=None, comm=None, method="auto"):
+    """Average the dict of gradient arrays ``grads`` across ranks in place (see
+    :class:`GradientAverager`; one buffer per communicator and method is kept and reused);
+    returns ``grads``. Without MPI (one process) the arrays are only multiplied by
+    ``weight`` when it is given and not 1."""
+    c = _comm(comm)
+    key = (id(c), method)
+    avg = _default_averagers.get(key)
+    if avg is None or avg.comm is not c:
+        avg = _default_averagers[key] = GradientAverager(c, method)
+    return avg(grads, weight)
+
+
+def sum_scalars(values, comm=None, root=0):
+    """The sums over ranks of a few floats (float64), identical on every rank (reduce to
+    ``root`` then broadcast)."""
+    buf = np.array(values, dtype=np.float64)
+    c = _comm(comm)
+    if c is None or c.Get_size() == 1:
+        return buf
+    MPI = _mpi()
+    if c.Get_rank() == root:
+        c.Reduce(MPI.IN_PLACE, buf, op=MPI.SUM, root=root)
+    else:
+        c.Reduce(buf, None, op=MPI.SUM, root=root)
+    c.Bcast(buf, root=root)
+    return buf
+
+
+# ------------------------------------------------------------------------------ checks
+
+def params_digest(network):
+    """A hex digest of the bytes of every parameter (sorted by key) and batch-norm running
+    statistic of ``network``."""
+    h = hashlib.blake2b(digest_size=16)
+    for k, v in sorted(network.params.items()):
+        a = np.ascontiguousarray(v)
+        h.update(f"{k}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    for n, layer, attr in _bn_buffers(network):
+        a = getattr(layer, attr)
+        if a is not None:
+            h.update(n.encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _rng_digest():
+    state = np.random.get_state()
+    h = hashlib.blake2b(digest_size=8)
+    h.update(np.asarray(state[1]).tobytes())
+    h.update(str(state[2:]).encode())
+    return h.hexdigest()
+
+
+def check_in_sync(network, comm=None, where="", rng=True):
+    """Raise :class:`DistributedError` on every rank when the ranks' parameters (and
+    batch-norm running statistics) are not bitwise identical, or (``rng``) their numpy
+    global RNG states differ. One allgather of two short digests."""
+    c = _comm(comm)
+    if c is None or c.Get_size() == 1:
+        return
+    mine = (params_digest(network), _rng_digest() if rng else "")
+    every = c.allgather(mine)
+    bad_p = [r for r, d in enumerate(every) if d[0] != every[0][0]]
+    bad_r = [r for r, d in enumerate(every) if d[1] != every[0][1]]
+    if bad_p or bad_r:
+        what = []
+        if bad_p:
+            what.append(f"parameters differ from rank 0's on rank(s) {bad_p}")
+        if bad_r:
+            what.append(f"numpy's global RNG state differs from rank 0's on rank(s) {bad_r} "
+                        f"(the global batches are no longer the same)")
+        raise DistributedError(f"dlcore.distributed: ranks out of sync{' ' + where if where else ''}: "
+                               f"{'; '.join(what)}; digests per rank: {every}")
+
+
+# ------------------------------------------------------------------------------ faults
+
+@contextlib.contextmanager
+def abort_on_error(comm=None, consistent=(DistributedError,), brief=()):
+    """Around the code of a multi-process run: an exception on one rank prints its traceback
+    (only its message for the ``brief`` types) and a line naming the rank to stderr, then
+    calls MPI_Abort so that every rank stops (the others would otherwise wait forever in the
+    next collective; ``mpiexec`` exits non-zero). Exceptions of the ``consistent`` types
+    (raised on every rank at the same point) propagate normally, as does everything when
+    there is a single process."""
+    c = _comm(comm)
+    try:
+        yield
+    except BaseException as e:
+        if c is None or c.Get_size() == 1 or isinstance(e, consistent):
+            raise
+        # (SystemExit too, even with status 0: the other ranks would be left waiting, and
+        # mpiexec may then report success for a run that did not finish)
+        r, n = c.Get_rank(), c.Get_size()
+        try:
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001  (a closed stdout must not stop the abort)
+            pass
+        try:
+            if not isinstance(e, brief):
+                traceback.print_exc(file=sys.stderr)
+            print(f"dlcore.distributed: rank {r} of {n} failed with {type(e).__name__}: {e}; "
+                  f"aborting all {n} ranks (MPI_Abort)", file=sys.stderr)
+            sys.stderr.flush()
+        finally:
+            try:
+                c.Abort(1)
+            finally:
+                # MPICH's MPI_Abort may return before the launcher kills the job: never let
+                # this rank go on (it would leave the with-block as if nothing happened)
+                os._exit(1)
