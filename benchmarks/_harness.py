@@ -64,7 +64,12 @@ def time_interleaved(cases, reps=9, warmup=2, inner=None, target_s=0.02, settle=
             n = inner[name]
             if settle:
                 time.sleep(settle)
-                fn()
+                # a quarter sample of warm-up after the pause: the first calls after a sleep
+                # run on cold caches (and a core that may have clocked down); with one call
+                # only, W1's 2-thread rows read 3-25 % slower than its 1-thread rows, while a
+                # tight loop without pauses measured both at 0.169 ms/step
+                for _ in range(max(1, n // 4)):
+                    fn()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()

@@ -553,6 +553,10 @@ def run(args):
     source = data[4]
     data = data[:4]
     impls = args.impls.split(",")
+    if "numpy" not in impls:
+        raise SystemExit("benchmarks.suite: expected 'numpy' in --impls (the book's numpy code "
+                         "is the reference every implementation is checked against and the "
+                         f"baseline of the ratios); got --impls {args.impls}")
     if torch_mod is None and "torch" in impls:
         impls.remove("torch")
     rows, notes = [], {}
