@@ -45,6 +45,7 @@ import contextlib
 import hashlib
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -119,17 +120,13 @@ def _install_excepthook(comm):
     previous = sys.excepthook
 
     def hook(tp, value, tb):
-        try:
+        if previous is not sys.__excepthook__:
             previous(tp, value, tb)
-        finally:
-            try:
-                print(f"dlcore.distributed: rank {comm.Get_rank()} of {comm.Get_size()}: "
-                      f"unhandled {tp.__name__}; aborting all ranks (MPI_Abort)",
-                      file=sys.stderr)
-                sys.stderr.flush()
-                comm.Abort(1)
-            finally:
-                os._exit(1)
+            text = ""
+        else:
+            text = "".join(traceback.format_exception(tp, value, tb))
+        _abort(comm, text + f"dlcore.distributed: rank {comm.Get_rank()} of "
+               f"{comm.Get_size()}: unhandled {tp.__name__}; aborting all ranks (MPI_Abort)\n")
 
     sys.excepthook = hook
 
@@ -468,16 +465,30 @@ def abort_on_error(comm=None, consistent=(DistributedError,), brief=()):
             sys.stdout.flush()
         except Exception:  # noqa: BLE001  (a closed stdout must not stop the abort)
             pass
+        text = "" if isinstance(e, brief) else traceback.format_exc()
+        _abort(c, text + f"dlcore.distributed: rank {r} of {n} failed with "
+               f"{type(e).__name__}: {e}; aborting all {n} ranks (MPI_Abort)\n")
+
+
+def _abort(comm, text):
+    """Write ``text`` to stderr in one piece, give the launcher a moment to forward it, then
+    MPI_Abort and never return. (Written piecewise, the last lines of a traceback were
+    sometimes lost: the launcher tears down its output forwarding when the job aborts.)"""
+    try:
         try:
-            if not isinstance(e, brief):
-                traceback.print_exc(file=sys.stderr)
-            print(f"dlcore.distributed: rank {r} of {n} failed with {type(e).__name__}: {e}; "
-                  f"aborting all {n} ranks (MPI_Abort)", file=sys.stderr)
             sys.stderr.flush()
+        except Exception:  # noqa: BLE001  (a closed stderr must not stop the abort)
+            pass
+        data = text.encode("utf-8", "replace")
+        while data:
+            data = data[os.write(2, data):]
+        time.sleep(0.2)
+    except Exception:  # noqa: BLE001
+        pass
+    finally:
+        try:
+            comm.Abort(1)
         finally:
-            try:
-                c.Abort(1)
-            finally:
-                # MPICH's MPI_Abort may return before the launcher kills the job: never let
-                # this rank go on (it would leave the with-block as if nothing happened)
-                os._exit(1)
+            # MPICH's MPI_Abort may return before the launcher kills the job: never let
+            # this rank go on (it would leave the with-block as if nothing happened)
+            os._exit(1)
