@@ -64,11 +64,13 @@ def time_interleaved(cases, reps=9, warmup=2, inner=None, target_s=0.02, settle=
             n = inner[name]
             if settle:
                 time.sleep(settle)
-                # a quarter sample of warm-up after the pause: the first calls after a sleep
-                # run on cold caches (and a core that may have clocked down); with one call
-                # only, W1's 2-thread rows read 3-25 % slower than its 1-thread rows, while a
-                # tight loop without pauses measured both at 0.169 ms/step
-                for _ in range(max(1, n // 4)):
+                # a whole sample of warm-up after the pause, so that the timed calls run as
+                # warm as the back-to-back 1-thread samples: the first calls after a sleep run
+                # on cold caches and a core that clocked down. With one warm-up call W1's
+                # 2-thread rows read 3-25 % slower than its 1-thread rows, with a quarter
+                # sample 2-11 %, with a whole sample 0-2 % (suite, W1, 15 reps, 16:40 UTC),
+                # while dlcore alone (bench_threads_w1) measured both at 0.1656 ms/step
+                for _ in range(n):
                     fn()
             t0 = time.perf_counter()
             for _ in range(n):
