@@ -101,10 +101,8 @@ def gradient_check(path, keys, diffs, title):
     return _save(fig, path)
 
 
-def curves(path, series, title, xlabel, ylabel, ylim=None, figsize=SINGLE_FIGSIZE,
-           legend_loc="best"):
-    """One panel of curves; ``series`` is a list of (label, x, y, style dict)."""
-    fig, (ax,) = _figure(figsize)
+def _draw(ax, series, title, xlabel, ylabel, ylim, legend_loc):
+    """One axes: the (label, x, y, style dict) curves of ``series``, labels, grid, legend."""
     for label, x, y, style in series:
         ax.plot(x, y, label=label, **style)
     ax.set_xlabel(xlabel)
@@ -114,6 +112,13 @@ def curves(path, series, title, xlabel, ylabel, ylim=None, figsize=SINGLE_FIGSIZ
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc=legend_loc)
+
+
+def curves(path, series, title, xlabel, ylabel, ylim=None, figsize=SINGLE_FIGSIZE,
+           legend_loc="best"):
+    """One panel of curves; ``series`` is a list of (label, x, y, style dict)."""
+    fig, (ax,) = _figure(figsize)
+    _draw(ax, series, title, xlabel, ylabel, ylim, legend_loc)
     return _save(fig, path)
 
 
@@ -122,14 +127,6 @@ def panels(path, panel_list, title, xlabel, ylabel, ylim=None, figsize=WIDE_FIGS
     as in :func:`curves`."""
     fig, axes = _figure(figsize, len(panel_list))
     for ax, (ptitle, series) in zip(axes, panel_list):
-        for label, x, y, style in series:
-            ax.plot(x, y, label=label, **style)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
-        if ylim is not None:
-            ax.set_ylim(*ylim)
-        ax.set_title(ptitle)
-        ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
+        _draw(ax, series, ptitle, xlabel, ylabel, ylim, "lower right")
     fig.suptitle(title)
     return _save(fig, path)

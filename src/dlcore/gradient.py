@@ -31,19 +31,24 @@ def _set(x, idx, value, who):
         raise ValueError(f"{who}: x[{idx}] +- h does not fit x's dtype {x.dtype} ({e})") from e
 
 
+def _central_difference(f, x, idx):
+    """(f(x + h e_idx) - f(x - h e_idx)) / 2h with x perturbed in place at ``idx``."""
+    old = x[idx]
+    try:
+        _set(x, idx, float(old) + _H, "numerical_gradient")
+        f_plus = f(x)
+        _set(x, idx, old - _H, "numerical_gradient")
+        f_minus = f(x)
+    finally:  # restored even when f raises (the book leaves x perturbed then)
+        x[idx] = old
+    return (f_plus - f_minus) / (2 * _H)
+
+
 def _numerical_gradient_1d(f, x):
     """Central-difference gradient of f at a 1-D array x (f receives the whole x)."""
     grad = np.zeros_like(x)
     for i in range(x.size):
-        old = x[i]
-        try:
-            _set(x, i, float(old) + _H, "numerical_gradient")
-            f_plus = f(x)
-            _set(x, i, old - _H, "numerical_gradient")
-            f_minus = f(x)
-        finally:  # restored even when f raises (the book leaves x perturbed then)
-            x[i] = old
-        grad[i] = (f_plus - f_minus) / (2 * _H)
+        grad[i] = _central_difference(f, x, i)
     return grad
 
 
@@ -83,15 +88,7 @@ def numerical_gradient(f, x):
     it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
     while not it.finished:
         idx = it.multi_index
-        old = x[idx]
-        try:
-            _set(x, idx, float(old) + _H, "numerical_gradient")
-            f_plus = f(x)
-            _set(x, idx, old - _H, "numerical_gradient")
-            f_minus = f(x)
-        finally:  # restored even when f raises (the book leaves x perturbed then)
-            x[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * _H)
+        grad[idx] = _central_difference(f, x, idx)
         it.iternext()
     return grad
 
