@@ -30,7 +30,10 @@ dtype's tolerance. Timing: each (workload, dtype, threads) group interleaves its
 implementations rep by rep (benchmarks/_harness.py), median of --reps samples after warm-up;
 numpy's BLAS gets the thread count through threadpoolctl, dlcore through dlcore.threads and
 torch through torch.set_num_threads; with 2 threads each sample is preceded by a pause so that
-the previous library's idle workers stop spinning (packaging note 3c). GFLOP/s counts 3x the
+the previous library's idle workers stop spinning (packaging note 3c). Then dlcore alone
+(book, fused, fused-fast) runs on 1 and 2 threads interleaved sample by sample, every sample
+after the same pause: the "2 threads vs 1" ratios (JSON key "scaling", second markdown table,
+with the OpenMP regions a call opens on 2 threads). GFLOP/s counts 3x the
 forward GEMM/conv flop for a train step (forward, dW, dx) and 1x for inference, minus the
 first layer's dx for the implementations that skip it (fused, torch): the flop each one
 executes (JSON rows: gflop_nominal, gflop_executed, gflops_executed, and the load average).
@@ -512,6 +515,39 @@ class Group:
                                  target_s=0.0 if inf else 0.05, settle=settle)
         return {k: [1e3 * v for v in vs] for k, vs in s.items()}
 
+    def time_scaling(self, reps):
+        """dlcore alone on 1 and 2 threads, interleaved sample by sample, every sample after
+        the same pause and a whole sample of warm-up. The binding "2 threads vs 1" ratios come
+        from here: in time() the 1- and 2-thread rows are measured minutes apart, with the
+        other libraries' pools and the machine's clock changing in between (W1's fused step
+        forks no OpenMP region, yet its two rows differed by up to 13 %). Also counts the
+        OpenMP regions one call opens on 2 threads (_kernels.fork_count)."""
+        import dlcore
+        from dlcore import _kernels
+        inf = bool(self.infer)
+        cases, forks = {}, {}
+        for impl in ("book", "fused", "fused-fast"):
+            if impl not in self.cases:
+                continue
+            for th in (1, 2):
+                def call(fn=self.cases[impl], th=th):
+                    _kernels.set_num_threads(th)  # one store: cheap beside the smallest step
+                    return fn()
+                with dlcore.threads(1):
+                    call()
+                    c0 = _kernels.fork_count()
+                    call()
+                    forks[f"{impl} {th}"] = _kernels.fork_count() - c0
+                cases[f"{impl} {th}"] = call
+        with dlcore.threads(1):  # restored afterwards
+            s = time_interleaved(cases, reps=reps, warmup=1 if inf else 2,
+                                 target_s=0.0 if inf else 0.05, settle=0.3)
+        ms = {k: 1e3 * float(np.median(v)) for k, v in s.items()}
+        impls = sorted({k.rsplit(" ", 1)[0] for k in cases})
+        return {"ms": ms, "forks": forks,
+                "samples_ms": {k: [1e3 * v for v in vs] for k, vs in s.items()},
+                "speedup_2thr": {i: ms[f"{i} 1"] / ms[f"{i} 2"] for i in impls}}
+
 
 # ---------------------------------------------------------------------------- reporting
 def table(rows, peak):
@@ -543,6 +579,24 @@ def table(rows, peak):
     return "\n".join(lines)
 
 
+def scaling_table(scaling):
+    impls = ["book", "fused", "fused-fast"]
+    head = ("| workload | dtype | OpenBLAS env | " + " | ".join(
+        f"{i} 1 thr ms | {i} 2 thr ms | {i} 2 vs 1 | {i} forks" for i in impls) + " |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for sc in scaling:
+        cells = []
+        for i in impls:
+            if f"{i} 1" in sc["ms"]:
+                cells += [f"{sc['ms'][i + ' 1']:.3f}", f"{sc['ms'][i + ' 2']:.3f}",
+                          f"{sc['speedup_2thr'][i]:.2f}x", str(sc["forks"][i + " 2"])]
+            else:
+                cells += ["-"] * 4
+        lines.append(f"| {sc['workload']} | {sc['dtype'][5:]} | {sc['env']} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run(args):
     try:
         import torch
@@ -559,7 +613,7 @@ def run(args):
                          f"baseline of the ratios); got --impls {args.impls}")
     if torch_mod is None and "torch" in impls:
         impls.remove("torch")
-    rows, notes = [], {}
+    rows, scaling, notes = [], [], {}
     env = "unset" if os.environ.get("DLCORE_SUITE_CHILD") else "as set"
     threads = [int(v) for v in args.threads.split(",")]
     for wname in args.workloads.split(","):
@@ -589,8 +643,17 @@ def run(args):
                 write_json(args.out + "-partial", {"rows": rows})  # survives an interrupted run
                 print(f"{wname} {np.dtype(dt).name} thr={th} env={env}: " +
                       ", ".join(f"{k} {v:.3f} ms" for k, v in ms.items()), flush=True)
+            if {1, 2} <= set(threads) and any(k in g.cases for k in ("book", "fused")):
+                sc = g.time_scaling(args.reps)
+                sc.update(workload=wname, dtype=np.dtype(dt).name, env=env,
+                          loadavg=_loadavg())
+                scaling.append(sc)
+                write_json(args.out + "-partial", {"rows": rows, "scaling": scaling})
+                print(f"{wname} {np.dtype(dt).name} env={env} dlcore 1 vs 2 threads: " +
+                      ", ".join(f"{k} {v:.3f} ms ({sc['forks'][k]} forks)"
+                                for k, v in sc["ms"].items()), flush=True)
             print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return rows, notes, source
+    return rows, scaling, notes, source
 
 
 def main(argv=None):
@@ -618,7 +681,8 @@ def main(argv=None):
     wl = args.workloads.split(",")
     e2e = "E2E" in wl
     args.workloads = ",".join(w for w in wl if w != "E2E")
-    rows, notes, source = run(args) if args.workloads else ([], {}, load_data()[4])
+    rows, scaling, notes, source = (run(args) if args.workloads
+                                    else ([], [], {}, load_data()[4]))
     e2e_rows = []
     if e2e and not os.environ.get("DLCORE_SUITE_CHILD"):
         from benchmarks import bench_e2e
@@ -636,6 +700,7 @@ def main(argv=None):
         subprocess.run(child, env=env, check=True, cwd=str(HERE.parent))
         sub = json.loads((HERE / "results" / f"{args.out}-unset.json").read_text())
         rows += sub["rows"]
+        scaling += sub["scaling"]
         notes.update({"unset: " + k: v for k, v in sub["notes"].items()})
     info = machine_info()
     try:
@@ -652,9 +717,14 @@ def main(argv=None):
     for n in NOTES:
         notes["note"] = n
     payload = {"command": "python -m benchmarks.suite " + " ".join(argv or sys.argv[1:]),
-               "rows": rows, "notes": notes, "machine": info, "e2e": e2e_rows}
+               "rows": rows, "scaling": scaling, "notes": notes, "machine": info,
+               "e2e": e2e_rows}
     path = write_json(args.out, payload)
     md = table(rows, peak)
+    if scaling:
+        md += ("\n\n2 threads vs 1, dlcore alone (the two thread counts interleaved sample by "
+               "sample, same pause before every sample; forks = OpenMP regions one call opens on "
+               "2 threads):\n\n" + scaling_table(scaling))
     if e2e_rows:
         from benchmarks import bench_e2e
         md += ("\n\nE2E (benchmarks/bench_e2e.py; ratio = numpy time / dlcore time, median of "

@@ -63,11 +63,19 @@ def layout(request):
 
 
 def run_threads(fn, counts=(1, 2)):
-    """fn() under each thread count; returns the list of results."""
+    """fn() under each thread count; returns the list of results. The fork threshold is
+    lowered to 1 operation meanwhile, so that on 2 threads every loop of more than one block
+    forks (the default, DL_OMP_MIN_WORK, keeps most test shapes serial)."""
+    from dlcore import _kernels
+
     out = []
-    for n in counts:
-        with dlcore.threads(n):
-            out.append(fn())
+    old = _kernels.fork_min_work(1)
+    try:
+        for n in counts:
+            with dlcore.threads(n):
+                out.append(fn())
+    finally:
+        _kernels.fork_min_work(old)
     return out
 
 

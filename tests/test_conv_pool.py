@@ -14,7 +14,7 @@ from oracle.core import central_diff4
 
 # (N, C, H, W, FN, FH, FW, stride, pad): 1x1, odd sizes, 1 and 3 channels, stride 1 and 2,
 # pad 0-2, non-square filters, a filter larger than the image that pad makes fit; the last
-# two are above the OpenMP threshold (32768 operations), the others below it.
+# two are the largest (run_threads, conftest, lowers the fork threshold for all).
 CONV_SHAPES = [
     (1, 1, 1, 1, 1, 1, 1, 1, 0),
     (2, 1, 5, 7, 3, 3, 3, 1, 0),

@@ -7,8 +7,8 @@ from dlcore import functions as F
 from conftest import assert_close, assert_same_bits, make_layout, run_threads
 from oracle import core as O
 
-# (1, 1), odd sizes, and 301*257 = 77357 elements: above DL_OMP_MIN_WORK (32768) even for
-# the cheapest kernel, so both the serial and the OpenMP branches run.
+# (1, 1), odd sizes, and 301*257 = 77357 elements; run_threads (conftest) lowers the fork
+# threshold, so on 2 threads the multi-block loops take the OpenMP branch.
 SHAPES = [(1, 1), (7, 13), (301, 257)]
 ELEMENTWISE = [
     (F.sigmoid, O.sigmoid),

@@ -11,8 +11,8 @@ from dlcore.optimizer import SGD
 from conftest import assert_close, assert_same_bits, make_layout, run_threads
 from oracle import core as O
 
-# (1,1,1), odd sizes, and (100,784,50) = the book's first layer: 7.8 Mflop, above the fork
-# threshold; (301, 130, 7) spans several GEMM row blocks.
+# (1,1,1), odd sizes, and (100,784,50) = the book's first layer (7.8 Mflop); (301, 130, 7)
+# spans several GEMM row blocks. run_threads (conftest) lowers the fork threshold.
 AFFINE_SHAPES = [(1, 1, 1), (3, 5, 7), (100, 784, 50), (301, 130, 7)]
 
 
@@ -286,7 +286,7 @@ def test_sgd_in_place_float_and_f32():
     assert params["W"] is W  # in place: layers aliasing W see it
     np.testing.assert_array_equal(W, np.full((2, 3), 1 - 0.1 * 2.0))
     assert params["b"] == 1.5 - 0.1  # a Python float is rebound
-    p32 = {"w": np.ones(40000, np.float32)}  # above the fork threshold
+    p32 = {"w": np.ones(40000, np.float32)}  # several blocks
     g = np.arange(40000, dtype=np.float32)
     SGD(lr=0.01).update(p32, {"w": g})
     assert p32["w"].dtype == np.float32

@@ -11,8 +11,8 @@ from conftest import assert_close, assert_same_bits, make_layout, run_threads
 from oracle import core as OC
 from oracle import norm as O
 
-# (N, D) and (N, C, H, W): 1x1, odd sizes, N = 1, and shapes on both sides of the fork
-# threshold (8 N D >= 32768 forks: (100, 100), (64, 1000), (8, 3, 17, 19) do).
+# (N, D) and (N, C, H, W): 1x1, odd sizes, N = 1, and larger shapes (100, 100), (64, 1000),
+# (8, 3, 17, 19); run_threads (conftest) lowers the fork threshold so that they fork.
 BN_SHAPES = [(1, 1), (2, 3), (7, 65), (100, 100), (64, 1000), (1, 1, 1, 1), (2, 3, 4, 5),
              (8, 3, 17, 19)]
 

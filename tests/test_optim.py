@@ -43,7 +43,7 @@ def test_float_params_follow_the_oracle_exactly(name, kw, okw):
 @pytest.mark.parametrize("name,kw,okw", CASES, ids=IDS)
 @pytest.mark.parametrize("layout", ["C", "F", "strided"])
 def test_array_params_follow_the_oracle(name, kw, okw, dtype, layout):
-    # 20001 points (40002 values: the adam/rmsprop/adagrad kernels fork), the book's start first
+    # 20001 points (40002 values, several blocks: they fork under run_threads), the book's start first
     rng = np.random.default_rng(len(name))
     P0 = rng.uniform(-8, 8, (20001, 2))
     P0[0] = (-7.0, 2.0)

@@ -16,17 +16,20 @@
 #include <omp.h>
 #endif
 
-/* Work (in simple operations) below which a kernel stays serial. 32768 = about 1 us per
- * thread of fork/join cost at ~2e9 op/s, x8 threads, doubled for margin (STYLE.md): an
- * estimate, not yet a per-kernel measurement. benchmarks/bench_threshold.py measures 1 vs 2
- * threads for relu/sigmoid/softmax/Adam/pooling from 8K to 1M elements. Its two runs on
- * 2026-11-23 (load average 0.7-2.6: the second core was shared with another job) were noisy
- * but agree on one thing: at and just above the threshold the fork loses (relu forward at
- * 32768 elements: 2 threads 2.7x slower; sigmoid and Adam, weighted 20-24 per element, fork
- * from ~1.5K elements and were 1.3-2.5x slower on 2 threads up to 32K elements); 2 threads won
- * (1.4-1.9x) only from ~64K elements, and not consistently. The value stays until the
- * benchmark runs on a quiet machine (raising it then, per kernel, is the likely outcome). */
-#define DL_OMP_MIN_WORK 32768
+/* Work (in simple operations; kernels weight an element by its cost, e.g. 1 for relu, 20 for
+ * sigmoid, 24 for Adam) below which a kernel stays serial. Chosen on the book's workloads, not on
+ * isolated kernels (`python -m benchmarks.bench_fork_work`, 2026-11-23 17:33-17:50 UTC, load
+ * 0.2-1.1, 2 threads vs 1, 7 reps, W1-W5 and I2, fused and the book way):
+ * with 32768 the book way of W1 and W2 forked once per step (the SGD update of W1's 39200
+ * weights) and lost 1-8 %, the fused W3 step forked 32 times (batch norm over 100 x 100) for
+ * nothing (1.00-1.05x, the same as with no fork at all); 262144 removes those forks and keeps
+ * every fork that pays: W4 (1.8x fused, 1.7-1.9x book), W5 (1.7-2.0x; from 4194304 its conv
+ * and pooling loops stop forking and W5 drops to 1.3-1.5x) and the book-way I2 (1.8-2.0x) are
+ * unchanged within noise from 32768 to 1048576. The isolated-kernel sweep
+ * (`python -m benchmarks.bench_threshold`) is dominated by allocation and page faults of the
+ * outputs and by the pool waking up, so it did not decide. Tests lower it at run time
+ * (dl_fork_min_work) to make every loop fork. */
+#define DL_OMP_MIN_WORK 262144
 /* Rows a reduction block sums before its partial is added (fixed, thread-count independent). */
 #define DL_REDUCE_ROWS 1024
 /* Columns one column-block of a column reduction covers (partials live on the stack). */
@@ -42,6 +45,13 @@
  * (benchmarks/suite.py, W1 thr=2); W4's and W5's products (86-540 MFLOP) still split. */
 #define DL_OWN_GEMM_FORK_FLOP 16000000.0
 
+/* Counts one fork (DL_PARALLEL_FOR's parallel branch; read with dl_fork_count). */
+void dl_fork_note(void);
+
+/* The threshold in use: DL_OMP_MIN_WORK unless dl_fork_min_work changed it (tests force forks
+ * with a low value to check that results do not depend on the thread count). */
+extern double dl_omp_min_work;
+
 #define DL_CAT_(a, b) a##b
 #define DL_CAT(a, b) DL_CAT_(a, b)
 
@@ -49,7 +59,7 @@
 static inline int dl_should_fork(double work, dl_index nblocks)
 {
 #ifdef _OPENMP
-    return work >= (double)DL_OMP_MIN_WORK && nblocks > 1 && !omp_in_parallel() &&
+    return work >= dl_omp_min_work && nblocks > 1 && !omp_in_parallel() &&
            omp_get_max_threads() > 1;
 #else
     (void)work;
@@ -82,6 +92,7 @@ static inline dl_index dl_block_begin(dl_index n, dl_index nb, dl_index b)
         const dl_index dl_n_ = (n);                                                           \
         if (dl_should_fork((double)(work), dl_n_)) {                                          \
             dl_index i;                                                                       \
+            dl_fork_note();                                                                   \
             _Pragma("omp parallel for schedule(static)") for (i = 0; i < dl_n_; i++)          \
             {                                                                                 \
                 __VA_ARGS__                                                                   \

@@ -145,6 +145,35 @@ int dl_get_max_threads(void)
 #endif
 }
 
+static long long dl_forks;
+double dl_omp_min_work = DL_OMP_MIN_WORK;
+
+double dl_fork_min_work(double work)
+{
+    const double old = dl_omp_min_work;
+    if (work > 0)
+        dl_omp_min_work = work;
+    return old;
+}
+
+void dl_fork_note(void)
+{
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+    dl_forks++;
+}
+
+long long dl_fork_count(void)
+{
+    long long n;
+#ifdef _OPENMP
+#pragma omp atomic read
+#endif
+    n = dl_forks;
+    return n;
+}
+
 void dl_set_num_threads(int n)
 {
 #ifdef _OPENMP

@@ -56,6 +56,20 @@ def set_num_threads(int n):
     dl_set_num_threads(n)
 
 
+def fork_count():
+    """OpenMP parallel regions dlcore's kernels have opened since load (diagnostics)."""
+    return dl_fork_count()
+
+
+def fork_min_work(work=None):
+    """The work from which elementwise/row kernels fork; sets it when given (returns the old)."""
+    if work is None:
+        return dl_fork_min_work(0.0)
+    if not work > 0:
+        raise ValueError(f"fork_min_work: expected a positive number; got {work!r}")
+    return dl_fork_min_work(float(work))
+
+
 def version():
     return dl_version().decode()
 

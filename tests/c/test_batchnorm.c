@@ -1,6 +1,7 @@
 /* test_batchnorm.c - batch normalization kernels against naive per-column loops (the book's
  * formulas written out one column at a time), f64 and f32, and bitwise equality of the
- * 1-thread and 2-thread results on shapes above the fork threshold. */
+ * 1-thread and 2-thread results (test_kernels.c lowers the fork threshold: every
+ * multi-block loop forks). */
 #include "harness.h"
 
 #define EPS 1e-6

@@ -11,7 +11,7 @@ static const cshape conv_shapes[] = {
     {2, 3, 7, 5, 4, 3, 2, 1, 1},    /* odd sizes, non-square filter */
     {3, 2, 9, 8, 5, 3, 3, 2, 2},    /* stride 2, pad 2 */
     {4, 1, 28, 28, 30, 5, 5, 1, 0}, /* SimpleConvNet layer, 4 samples */
-    {37, 3, 11, 13, 7, 3, 3, 2, 1}, /* above the OpenMP threshold, odd N */
+    {37, 3, 11, 13, 7, 3, 3, 2, 1}, /* the largest, odd N */
     {2, 2, 3, 3, 3, 5, 5, 3, 2},    /* filter larger than the image, pad makes it fit */
     {1, 1, 4, 6, 2, 2, 3, 3, 0},    /* stride larger than the filter: skipped pixels */
     {20, 16, 6, 6, 9, 3, 3, 1, 1},  /* N > 16: more samples than reduction chunks */

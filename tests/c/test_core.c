@@ -52,7 +52,7 @@ static void test_gemm(void)
 
 static void test_activations(void)
 {
-    const dl_index n = 100003; /* odd, above DL_OMP_MIN_WORK */
+    const dl_index n = 100003; /* odd; forks on 2 threads (test_kernels.c lowers the threshold) */
     double *x = malloc(sizeof(double) * n), *y = malloc(sizeof(double) * n);
     double *y2 = malloc(sizeof(double) * n), *d = malloc(sizeof(double) * n);
     uint8_t *m = malloc(n);

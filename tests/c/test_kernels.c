@@ -29,6 +29,9 @@ int main(int argc, char **argv)
                dl_isa_name(dl_isa_selected()));
         return 77;
     }
+    /* every loop of more than one block forks on 2 threads, whatever DL_OMP_MIN_WORK is: the
+     * 1- vs 2-thread comparisons below then cover the parallel branches */
+    dl_fork_min_work(1.0);
     printf("kernel path %s, BLAS %s (%s), OpenMP %d\n", dl_isa_name(dl_isa_selected()),
            dl_blas_backend(), dl_blas_core(), dl_openmp_enabled());
     run_core_tests();

@@ -52,6 +52,13 @@ void dl_set_gemm_own(int own);
 int dl_openmp_enabled(void);         /* 1 when compiled with OpenMP */
 int dl_get_max_threads(void);        /* the team size the next kernel would use */
 void dl_set_num_threads(int n);      /* n >= 1; no-op without OpenMP */
+/* OpenMP parallel regions dlcore's kernels have opened since the library loaded (diagnostics:
+ * a workload whose count does not move runs the same serial code on any thread count). */
+long long dl_fork_count(void);
+/* The work (simple operations) from which an elementwise/row kernel forks: sets it when
+ * work > 0, returns the previous value (work <= 0 only reads it). Not thread-safe: set it
+ * before kernels run (tests and benchmarks; the default is measured, common.h). */
+double dl_fork_min_work(double work);
 const char *dl_status_str(dl_status s);
 const char *dl_version(void);
 
