@@ -18,7 +18,7 @@
 
 /* Work (in simple operations; kernels weight an element by its cost, e.g. 1 for relu, 20 for
  * sigmoid, 24 for Adam) below which a kernel stays serial. Chosen on the book's workloads, not on
- * isolated kernels (`python -m benchmarks.bench_fork_work`, 2026-11-23 17:33-17:50 UTC, load
+ * isolated kernels (`python -m benchmarks.bench_fork_work`, 2026-11-23 17:29-17:35 UTC, load
  * 0.2-1.1, 2 threads vs 1, 7 reps, W1-W5 and I2, fused and the book way):
  * with 32768 the book way of W1 and W2 forked once per step (the SGD update of W1's 39200
  * weights) and lost 1-8 %, the fused W3 step forked 32 times (batch norm over 100 x 100) for
