@@ -521,7 +521,11 @@ class Group:
         from here: in time() the 1- and 2-thread rows are measured minutes apart, with the
         other libraries' pools and the machine's clock changing in between (W1's fused step
         forks no OpenMP region, yet its two rows differed by up to 13 %). Also counts the
-        OpenMP regions one call opens on 2 threads (_kernels.fork_count)."""
+        OpenMP regions one call opens on 2 threads (_kernels.fork_count), and times a second,
+        identical 1-thread case ("1 again") as a control: the ratio of two runs of the same
+        code is the noise a 2-vs-1 ratio has to be read against. Ratios are given of the
+        medians and as the median of the per-rep ratios (each rep runs every case once, so the
+        paired ratio cancels the machine's slower drifts)."""
         import dlcore
         from dlcore import _kernels
         inf = bool(self.infer)
@@ -529,7 +533,7 @@ class Group:
         for impl in ("book", "fused", "fused-fast"):
             if impl not in self.cases:
                 continue
-            for th in (1, 2):
+            for th, name in ((1, "1"), (2, "2"), (1, "1 again")):
                 def call(fn=self.cases[impl], th=th):
                     _kernels.set_num_threads(th)  # one store: cheap beside the smallest step
                     return fn()
@@ -537,16 +541,22 @@ class Group:
                     call()
                     c0 = _kernels.fork_count()
                     call()
-                    forks[f"{impl} {th}"] = _kernels.fork_count() - c0
-                cases[f"{impl} {th}"] = call
+                    forks[f"{impl} {name}"] = _kernels.fork_count() - c0
+                cases[f"{impl} {name}"] = call
         with dlcore.threads(1):  # restored afterwards
             s = time_interleaved(cases, reps=reps, warmup=1 if inf else 2,
                                  target_s=0.0 if inf else 0.05, settle=0.3)
         ms = {k: 1e3 * float(np.median(v)) for k, v in s.items()}
-        impls = sorted({k.rsplit(" ", 1)[0] for k in cases})
+        impls = [i for i in ("book", "fused", "fused-fast") if f"{i} 1" in cases]
+
+        def paired(a, b):
+            return float(np.median([x / y for x, y in zip(s[a], s[b])]))
         return {"ms": ms, "forks": forks,
                 "samples_ms": {k: [1e3 * v for v in vs] for k, vs in s.items()},
-                "speedup_2thr": {i: ms[f"{i} 1"] / ms[f"{i} 2"] for i in impls}}
+                "speedup_2thr": {i: ms[f"{i} 1"] / ms[f"{i} 2"] for i in impls},
+                "paired_speedup_2thr": {i: paired(f"{i} 1", f"{i} 2") for i in impls},
+                "control_1v1": {i: ms[f"{i} 1"] / ms[f"{i} 1 again"] for i in impls},
+                "paired_control_1v1": {i: paired(f"{i} 1", f"{i} 1 again") for i in impls}}
 
 
 # ---------------------------------------------------------------------------- reporting
@@ -582,16 +592,21 @@ def table(rows, peak):
 def scaling_table(scaling):
     impls = ["book", "fused", "fused-fast"]
     head = ("| workload | dtype | OpenBLAS env | " + " | ".join(
-        f"{i} 1 thr ms | {i} 2 thr ms | {i} 2 vs 1 | {i} forks" for i in impls) + " |")
+        f"{i} 1 thr ms | {i} 2 thr ms | {i} 2 vs 1 (paired) | {i} 1 vs 1 again (paired) | "
+        f"{i} forks" for i in impls) + " |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for sc in scaling:
         cells = []
         for i in impls:
             if f"{i} 1" in sc["ms"]:
+                pr = sc.get("paired_speedup_2thr", {}).get(i)
+                cr = sc.get("control_1v1", {}).get(i)
+                pc = sc.get("paired_control_1v1", {}).get(i)
                 cells += [f"{sc['ms'][i + ' 1']:.3f}", f"{sc['ms'][i + ' 2']:.3f}",
-                          f"{sc['speedup_2thr'][i]:.2f}x", str(sc["forks"][i + " 2"])]
+                          f"{sc['speedup_2thr'][i]:.2f}x" + (f" ({pr:.2f}x)" if pr else ""),
+                          f"{cr:.2f}x ({pc:.2f}x)" if cr else "-", str(sc["forks"][i + " 2"])]
             else:
-                cells += ["-"] * 4
+                cells += ["-"] * 5
         lines.append(f"| {sc['workload']} | {sc['dtype'][5:]} | {sc['env']} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import dlcore
+from conftest import assert_close
 from dlcore import _kernels
 from dlcore.engine import FusedTrainer
 from dlcore.multi_layer_net import MultiLayerNet
@@ -111,3 +112,49 @@ def test_fork_min_work_returns_the_previous_value():
     before = _kernels.fork_min_work()
     assert _kernels.fork_min_work(12345) == before
     assert _kernels.fork_min_work() == 12345
+
+
+def _predict_net(kind, dtype):
+    np.random.seed(2)
+    if kind == "mlp":  # batch norm and dropout in test mode: running statistics, 1 - p
+        net = MultiLayerNetExtend(784, [60, 40], 10, use_batchnorm=True, use_dropout=True,
+                                  dropout_ration=0.3, dtype=dtype)
+        x, t = _batch(32, 784, dtype, seed=4)
+        xt, _ = _batch(250, 784, dtype, seed=5)
+        return net, x, t, xt, "W1", "Affine1"
+    from dlcore.simple_convnet import SimpleConvNet
+    net = SimpleConvNet(input_dim=(1, 12, 12), conv_param={"filter_num": 6, "filter_size": 3,
+                        "pad": 1, "stride": 1}, hidden_size=20, dtype=dtype)
+    x, t = _batch(32, 144, dtype, seed=4)
+    xt, _ = _batch(250, 144, dtype, seed=5)
+    return net, x.reshape(-1, 1, 12, 12), t, xt.reshape(-1, 1, 12, 12), "W1", "Conv1"
+
+
+@pytest.mark.parametrize("kind", ["mlp", "convnet"])
+def test_parallel_predict_gives_the_one_thread_bits(dtype, kind):
+    """FusedTrainer.predict splits its batch-capacity chunks (here 8 of 32 rows, the last
+    partial) between the threads, each on its own copy of the activations: the same bits
+    as on one thread, and still right after the parameters are replaced by new arrays (the
+    copies must not keep the old pointers)."""
+    net, x, t, xt, wkey, layer = _predict_net(kind, dtype)
+    ft = FusedTrainer(net, SGD(lr=0.1))
+    for _ in range(3):
+        ft.step(x, t)
+    with dlcore.threads(1):
+        one = ft.predict(xt)
+    c0 = _kernels.fork_count()
+    with dlcore.threads(2):
+        two = ft.predict(xt)
+    assert _kernels.fork_count() > c0  # the chunks did go to two threads
+    np.testing.assert_array_equal(two, one)
+    assert_close(one, net.predict(xt), dtype, scale=10.0)  # test mode by default
+
+    new = net.params[wkey] * 0.5  # a new array in the dict and in the layer
+    net.params[wkey] = new
+    setattr(net.layers[layer], "W", new)
+    with dlcore.threads(2):
+        after = ft.predict(xt)
+    assert not np.array_equal(after, two)
+    with dlcore.threads(1):
+        np.testing.assert_array_equal(ft.predict(xt), after)
+    assert_close(after, net.predict(xt), dtype, scale=10.0)  # test mode by default

@@ -60,6 +60,7 @@ dl_engine *dl_engine_new(int elem, dl_index cap, dl_index C, dl_index H, dl_inde
 void dl_engine_free(dl_engine *e)
 {
     if (!e) return;
+    for (int k = 0; k < DL_ENGINE_MAX_TWINS; k++) dl_engine_free(e->twins[k]);
     for (int i = 0; i < e->nallocs; i++) free(e->allocs[i]);
     free(e);
 }
@@ -247,6 +248,53 @@ dl_status dl_engine_finish(dl_engine *e)
     e->nchunks = c;
     e->finished = 1;
     return DL_OK;
+}
+
+dl_engine *dl_engine_twin(dl_engine *e, int k)
+{
+    if (!e || !e->finished || k < 1 || k >= DL_ENGINE_MAX_TWINS) return NULL;
+    if (e->twins[k]) return e->twins[k];
+    dl_engine *t = (dl_engine *)malloc(sizeof(dl_engine));
+    if (!t) return NULL;
+    memcpy(t, e, sizeof(dl_engine));
+    memset(t->twins, 0, sizeof t->twins);
+    t->nallocs = 0;
+    t->chunks = NULL, t->nchunks = 0;
+    t->probs = t->g0 = t->g1 = t->xbuf = NULL;
+    t->labels = NULL;
+    const size_t el = (size_t)e->elem;
+    const dl_index cap = e->cap;
+    int ok = 1;
+    for (int i = 0; i < t->nops && ok; i++) {
+        dl_eop *op = &t->ops[i];
+        op->col = op->part = op->xc = op->xn = op->stat = NULL;
+        op->mask = NULL;
+        op->g[0] = op->g[1] = op->s1[0] = op->s1[1] = op->s2[0] = op->s2[1] = NULL;
+        op->out = op->in_place ? t->ops[i - 1].out : eng_alloc(t, (size_t)(cap * op->out_n) * el);
+        ok = op->out != NULL;
+        if (ok && op->kind == DL_EOP_CONV) {
+            op->col = eng_alloc(t, (size_t)(cap * op->oh * op->ow * op->C * op->fh * op->fw + 32) * el);
+            ok = op->col != NULL;
+        }
+        if (ok && op->kind == DL_EOP_POOL) {
+            op->mask = (uint8_t *)eng_alloc(t, (size_t)(cap * op->out_n));
+            ok = op->mask != NULL;
+        }
+    }
+    if (ok) {
+        t->xbuf = eng_alloc(t, (size_t)(cap * e->in_n) * el);
+        ok = t->xbuf != NULL;
+    }
+    if (!ok) {
+        dl_engine_free(t);
+        return NULL;
+    }
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+    dl_engine_allocs++;
+    e->twins[k] = t;
+    return t;
 }
 
 dl_status dl_engine_bind(dl_engine *e, int op, int slot, void *ptr, dl_index n)

@@ -19,6 +19,8 @@
 /* The one-pass update forks from this many parameters (W1's 40k stay serial: a fork costs
  * more than the ~5 us pass; W4's 1.9M split), see DL_OWN_GEMM_FORK_FLOP in common.h. */
 #define DL_ENGINE_UPDATE_FORK 262144
+/* predict splits its batch-capacity chunks over at most this many threads */
+#define DL_ENGINE_MAX_TWINS 16
 
 /* Layout of a 4-D activation (conv outputs are NHWC, everything else NCHW / flat). */
 enum { DL_LAYOUT_NCHW = 0, DL_LAYOUT_NHWC = 1 };
@@ -88,9 +90,18 @@ struct dl_engine {
     double (*next_double)(void *);
     void *rng_state;
     uint64_t seed, step;
+    /* parallel inference: twins[k] is thread k's forward-only copy (k >= 1; see
+     * dl_engine_twin), made on the first predict that uses k + 1 threads */
+    struct dl_engine *twins[DL_ENGINE_MAX_TWINS];
     /* bookkeeping */
     void *allocs[8 * DL_ENGINE_MAX_OPS + 16];
     int nallocs;
 };
+
+/* Thread k's (k >= 1) forward-only copy of e: the same plan and bound parameters, its own
+ * activations, conv patches, pooling argmaxes and input buffer (all that a test-mode forward
+ * writes). Allocated on first use (counted like every workspace) and freed with e; NULL when
+ * out of memory. */
+dl_engine *dl_engine_twin(dl_engine *e, int k);
 
 #endif /* DLCORE_ENGINE_H */

@@ -71,10 +71,18 @@ def _settings(args, **extra):
     return d
 
 
-def _header(say, name, threads, clock_data, n_train, n_test, what="MNIST", args=None):
-    src = "data from --data" if args is not None and getattr(args, "data", None) else what
-    say(f"dlcore experiment {name}: {src}, {n_train} training / {n_test} test images "
-        f"(loaded in {clock_data:.1f} s), {threads}")
+def _start(args, name, data="mnist", what="MNIST"):
+    """What every experiment starts with: the printer, the wall clock, the thread set-up, the
+    dtype (None without --dtype), the data with its header line, and the number of classes."""
+    say, clock = _cli.Printer(args.quiet), _cli.Clock()
+    threads = _cli.setup(args)
+    dtype = _cli.dtype_of(args.dtype) if hasattr(args, "dtype") else None
+    (x_train, t_train), (x_test, t_test) = _cli.load_data(args, data)
+    src = "data from --data" if getattr(args, "data", None) else what
+    say(f"dlcore experiment {name}: {src}, {len(x_train)} training / {len(x_test)} test images "
+        f"(loaded in {clock():.1f} s), {threads}")
+    return say, clock, threads, dtype, (x_train, t_train), (x_test, t_test), \
+        _cli.num_classes(t_train, t_test)
 
 
 def _yes(ok):
@@ -123,12 +131,8 @@ def gradient_check(args):
     from .gradient import gradient_check as check
     from .two_layer_net import TwoLayerNet
 
-    say = _cli.Printer(args.quiet)
-    clock = _cli.Clock()
-    threads = _cli.setup(args)
-    (x_train, t_train), (x_test, t_test) = _cli.load_data(args, "mnist")
-    _header(say, "gradient-check", threads, clock(), len(x_train), len(x_test), args=args)
-    n_classes = _cli.num_classes(t_train, t_test)
+    say, clock, threads, _, (x_train, t_train), (x_test, t_test), n_classes = \
+        _start(args, "gradient-check")
     x = x_train[:args.samples]
     t = _cli.one_hot(t_train[:args.samples], n_classes)
     np.random.seed(args.seed)
@@ -195,13 +199,8 @@ def backprop_mnist(args):
     from .trainer import _one_blas_thread
     from .two_layer_net import TwoLayerNet
 
-    say = _cli.Printer(args.quiet)
-    clock = _cli.Clock()
-    threads = _cli.setup(args)
-    dtype = _cli.dtype_of(args.dtype)
-    (x_train, t_train), (x_test, t_test) = _cli.load_data(args, "mnist")
-    _header(say, "backprop-mnist", threads, clock(), len(x_train), len(x_test), args=args)
-    n_classes = _cli.num_classes(t_train, t_test)
+    say, clock, threads, dtype, (x_train, t_train), (x_test, t_test), n_classes = \
+        _start(args, "backprop-mnist")
     np.random.seed(args.seed)
     net = TwoLayerNet(x_train.shape[1], args.hidden_size, n_classes, dtype=dtype)
     train_size, batch, lr = len(x_train), args.batch_size, args.lr
@@ -262,13 +261,8 @@ def dropout_overfit(args):
     from .multi_layer_net_extend import MultiLayerNetExtend
     from .trainer import Trainer
 
-    say = _cli.Printer(args.quiet)
-    clock = _cli.Clock()
-    threads = _cli.setup(args)
-    dtype = _cli.dtype_of(args.dtype)
-    (x_train, t_train), (x_test, t_test) = _cli.load_data(args, "mnist")
-    _header(say, "dropout-overfit", threads, clock(), len(x_train), len(x_test), args=args)
-    n_classes = _cli.num_classes(t_train, t_test)
+    say, clock, threads, dtype, (x_train, t_train), (x_test, t_test), n_classes = \
+        _start(args, "dropout-overfit")
     x_train, t_train = x_train[:args.train_size], t_train[:args.train_size]
     hidden = [100] * 6
     say(f"MultiLayerNetExtend {x_train.shape[1]}-[100]x6-{n_classes} ({dtype.name}) on the "
@@ -398,14 +392,8 @@ def fashion_dropout(args):
     from .optimizer import SGD
     from .trainer import _one_blas_thread
 
-    say = _cli.Printer(args.quiet)
-    clock = _cli.Clock()
-    threads = _cli.setup(args)
-    dtype = _cli.dtype_of(args.dtype)
-    (x_train, t_train), (x_test, t_test) = _cli.load_data(args, "fashion-mnist")
-    _header(say, "fashion-dropout", threads, clock(), len(x_train), len(x_test),
-            "Fashion-MNIST", args=args)
-    n_classes = _cli.num_classes(t_train, t_test)
+    say, clock, threads, dtype, (x_train, t_train), (x_test, t_test), n_classes = \
+        _start(args, "fashion-dropout", "fashion-mnist", "Fashion-MNIST")
     sizes = [x_train.shape[1], 256, 256, n_classes]
     drop = (args.dropout1, args.dropout2)
     np.random.seed(args.seed)
@@ -482,13 +470,8 @@ def optimizer_compare(args):
     from .trainer import _one_blas_thread
     from .util import smooth_curve
 
-    say = _cli.Printer(args.quiet)
-    clock = _cli.Clock()
-    threads = _cli.setup(args)
-    dtype = _cli.dtype_of(args.dtype)
-    (x_train, t_train), (x_test, t_test) = _cli.load_data(args, "mnist")
-    _header(say, "optimizer-compare", threads, clock(), len(x_train), len(x_test), args=args)
-    n_classes = _cli.num_classes(t_train, t_test)
+    say, clock, threads, dtype, (x_train, t_train), (x_test, t_test), n_classes = \
+        _start(args, "optimizer-compare")
     np.random.seed(args.seed)
     optimizers = {"SGD": SGD(), "Momentum": Momentum(), "AdaGrad": AdaGrad(), "Adam": Adam()}
     nets = {k: MultiLayerNet(x_train.shape[1], [100] * 4, n_classes, dtype=dtype)

@@ -428,7 +428,9 @@ class FusedTrainer:
 
     def predict(self, x):
         """Test-mode scores (N, classes) of any number of rows, in chunks of the engine's
-        batch capacity (dropout scaled, batch norm with running statistics)."""
+        batch capacity (dropout scaled, batch norm with running statistics). With several
+        dlcore threads the chunks are split between them, each thread on its own copy of the
+        activations (made on first use): the same bits as on one thread."""
         x = self._x(x)
         if self._engine is None or x.shape[1:] != self._in_shape:
             self._ready(x[:min(x.shape[0], 100)])
