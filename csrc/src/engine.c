@@ -161,6 +161,28 @@ static int has_params(int kind)
     return kind == DL_EOP_AFFINE || kind == DL_EOP_CONV || kind == DL_EOP_BATCHNORM;
 }
 
+/* Op i's buffers of a forward pass: its output (its input's buffer when in place), the conv
+ * patches, the pooling argmaxes and, with train, the dropout mask. 0 when out of memory. */
+static int eng_alloc_forward(dl_engine *e, int i, int train)
+{
+    dl_eop *op = &e->ops[i];
+    const size_t el = (size_t)e->elem;
+    const dl_index cap = e->cap;
+    op->out = op->in_place ? e->ops[i - 1].out : eng_alloc(e, (size_t)(cap * op->out_n) * el);
+    if (!op->out) return 0;
+    if (op->kind == DL_EOP_CONV) {
+        /* + 32: the pool-fused backward reads 32 lanes from each row (K <= 32) */
+        const dl_index K = op->C * op->fh * op->fw;
+        op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * K + 32) * el);
+        if (!op->col) return 0;
+    }
+    if (op->kind == DL_EOP_POOL || (train && op->kind == DL_EOP_DROPOUT)) {
+        op->mask = (uint8_t *)eng_alloc(e, (size_t)(cap * op->out_n));
+        if (!op->mask) return 0;
+    }
+    return 1;
+}
+
 dl_status dl_engine_finish(dl_engine *e)
 {
     if (!e || e->finished || e->nops == 0) return DL_ERR_ARG;
@@ -185,26 +207,13 @@ dl_status dl_engine_finish(dl_engine *e)
         /* elementwise ops work in place, except on the caller's input */
         op->in_place = i > 0 && (op->kind == DL_EOP_RELU || op->kind == DL_EOP_SIGMOID ||
                                  op->kind == DL_EOP_DROPOUT);
-        if (op->in_place) {
-            op->out = e->ops[i - 1].out;
-        } else {
-            op->out = eng_alloc(e, (size_t)(cap * op->out_n) * el);
-            if (!op->out) return DL_ERR_NOMEM;
-        }
-        if (op->kind == DL_EOP_CONV) {
+        if (!eng_alloc_forward(e, i, 1)) return DL_ERR_NOMEM;
+        if (op->kind == DL_EOP_CONV && !op->need_dx && op->C * op->fh * op->fw <= 32) {
+            /* pool-fused backward (engine.inc): partial dW, db per sample block */
             const dl_index K = op->C * op->fh * op->fw;
-            /* + 32: the pool-fused backward reads 32 lanes from each row (K <= 32) */
-            op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * K + 32) * el);
-            if (!op->col) return DL_ERR_NOMEM;
-            if (!op->need_dx && K <= 32) { /* pool-fused backward (engine.inc) */
-                const dl_index nblk = (cap + DL_ENGINE_PBLK - 1) / DL_ENGINE_PBLK;
-                op->part = eng_alloc(e, (size_t)(nblk * op->M * (K + 1)) * el);
-                if (!op->part) return DL_ERR_NOMEM;
-            }
-        }
-        if (op->kind == DL_EOP_DROPOUT || op->kind == DL_EOP_POOL) {
-            op->mask = (uint8_t *)eng_alloc(e, (size_t)(cap * op->out_n));
-            if (!op->mask) return DL_ERR_NOMEM;
+            const dl_index nblk = (cap + DL_ENGINE_PBLK - 1) / DL_ENGINE_PBLK;
+            op->part = eng_alloc(e, (size_t)(nblk * op->M * (K + 1)) * el);
+            if (!op->part) return DL_ERR_NOMEM;
         }
         if (op->kind == DL_EOP_BATCHNORM) {
             op->xc = eng_alloc(e, (size_t)(cap * op->in_n) * el);
@@ -262,27 +271,16 @@ dl_engine *dl_engine_twin(dl_engine *e, int k)
     t->chunks = NULL, t->nchunks = 0;
     t->probs = t->g0 = t->g1 = t->xbuf = NULL;
     t->labels = NULL;
-    const size_t el = (size_t)e->elem;
-    const dl_index cap = e->cap;
     int ok = 1;
     for (int i = 0; i < t->nops && ok; i++) {
         dl_eop *op = &t->ops[i];
         op->col = op->part = op->xc = op->xn = op->stat = NULL;
         op->mask = NULL;
         op->g[0] = op->g[1] = op->s1[0] = op->s1[1] = op->s2[0] = op->s2[1] = NULL;
-        op->out = op->in_place ? t->ops[i - 1].out : eng_alloc(t, (size_t)(cap * op->out_n) * el);
-        ok = op->out != NULL;
-        if (ok && op->kind == DL_EOP_CONV) {
-            op->col = eng_alloc(t, (size_t)(cap * op->oh * op->ow * op->C * op->fh * op->fw + 32) * el);
-            ok = op->col != NULL;
-        }
-        if (ok && op->kind == DL_EOP_POOL) {
-            op->mask = (uint8_t *)eng_alloc(t, (size_t)(cap * op->out_n));
-            ok = op->mask != NULL;
-        }
+        ok = eng_alloc_forward(t, i, 0);
     }
     if (ok) {
-        t->xbuf = eng_alloc(t, (size_t)(cap * e->in_n) * el);
+        t->xbuf = eng_alloc(t, (size_t)(e->cap * e->in_n) * (size_t)e->elem);
         ok = t->xbuf != NULL;
     }
     if (!ok) {
