@@ -69,7 +69,8 @@ def time_interleaved(cases, reps=9, warmup=2, inner=None, target_s=0.02, settle=
                 # on cold caches and a core that clocked down. With one warm-up call W1's
                 # 2-thread rows read 3-25 % slower than its 1-thread rows, with a quarter
                 # sample 2-11 %, with a whole sample 0-2 % (suite, W1, 15 reps, 16:40 UTC),
-                # while dlcore alone (bench_threads_w1) measured both at 0.1656 ms/step
+                # while dlcore alone (1 vs 2 threads, 500-step samples) measured both at
+                # 0.1656 ms/step
                 for _ in range(n):
                     fn()
             t0 = time.perf_counter()
@@ -77,6 +78,30 @@ def time_interleaved(cases, reps=9, warmup=2, inner=None, target_s=0.02, settle=
                 fn()
             samples[name].append((time.perf_counter() - t0) / n)
     return samples
+
+
+def thread_case(fn, threads, fork_min_work=None):
+    """fn run on ``threads`` dlcore threads (and under that fork threshold, when given): the
+    callable sets them on every call (a store or two, cheap beside the smallest step), so
+    interleaved cases cannot leak their settings into each other."""
+    from dlcore import _kernels
+
+    def call():
+        _kernels.set_num_threads(threads)
+        if fork_min_work is not None:
+            _kernels.fork_min_work(fork_min_work)
+        return fn()
+    return call
+
+
+def forks_per_call(fn):
+    """OpenMP regions dlcore opens in one call of fn, after one call to warm it up."""
+    from dlcore import _kernels
+
+    fn()
+    c0 = _kernels.fork_count()
+    fn()
+    return _kernels.fork_count() - c0
 
 
 def median_ms(samples):

@@ -21,21 +21,8 @@ import numpy as np
 
 from dlcore import _kernels
 from benchmarks import suite
-from benchmarks._harness import machine_info, time_interleaved, write_json
-
-
-def _case(fn, threads, threshold):
-    def call():
-        _kernels.set_num_threads(threads)
-        _kernels.fork_min_work(threshold)
-        return fn()
-    return call
-
-
-def _forks(fn):
-    c0 = _kernels.fork_count()
-    fn()
-    return _kernels.fork_count() - c0
+from benchmarks._harness import (forks_per_call, machine_info, thread_case, time_interleaved,
+                                write_json)
 
 
 def run(workloads, thresholds, reps, impls=("fused", "book")):
@@ -51,10 +38,10 @@ def run(workloads, thresholds, reps, impls=("fused", "book")):
                 for impl in impls:
                     if impl not in g.cases:
                         continue
-                    cases[f"{impl} 1thr"] = _case(g.cases[impl], 1, default)
+                    cases[f"{impl} 1thr"] = thread_case(g.cases[impl], 1, default)
                     for th in thresholds:
-                        cases[f"{impl} 2thr {th:g}"] = _case(g.cases[impl], 2, th)
-                forks = {k: _forks(fn) for k, fn in cases.items()}
+                        cases[f"{impl} 2thr {th:g}"] = thread_case(g.cases[impl], 2, th)
+                forks = {k: forks_per_call(fn) for k, fn in cases.items()}
                 s = time_interleaved(cases, reps=reps, warmup=1,
                                      target_s=0.0 if w.get("infer") else 0.05, settle=0.3)
                 ms = {k: 1e3 * statistics.median(v) for k, v in s.items()}

@@ -60,7 +60,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from benchmarks import numpy_ref as R
-from benchmarks._harness import blas_info, machine_info, median_ms, time_interleaved, write_json
+from benchmarks._harness import (blas_info, forks_per_call, machine_info, median_ms, thread_case,
+                                time_interleaved, write_json)
 
 HERE = Path(__file__).resolve().parent
 
@@ -527,23 +528,12 @@ class Group:
         medians and as the median of the per-rep ratios (each rep runs every case once, so the
         paired ratio cancels the machine's slower drifts)."""
         import dlcore
-        from dlcore import _kernels
         inf = bool(self.infer)
-        cases, forks = {}, {}
-        for impl in ("book", "fused", "fused-fast"):
-            if impl not in self.cases:
-                continue
-            for th, name in ((1, "1"), (2, "2"), (1, "1 again")):
-                def call(fn=self.cases[impl], th=th):
-                    _kernels.set_num_threads(th)  # one store: cheap beside the smallest step
-                    return fn()
-                with dlcore.threads(1):
-                    call()
-                    c0 = _kernels.fork_count()
-                    call()
-                    forks[f"{impl} {name}"] = _kernels.fork_count() - c0
-                cases[f"{impl} {name}"] = call
-        with dlcore.threads(1):  # restored afterwards
+        cases = {f"{impl} {name}": thread_case(self.cases[impl], th)
+                 for impl in ("book", "fused", "fused-fast") if impl in self.cases
+                 for th, name in ((1, "1"), (2, "2"), (1, "1 again"))}
+        with dlcore.threads(1):  # the thread count is restored afterwards
+            forks = {k: forks_per_call(fn) for k, fn in cases.items()}
             s = time_interleaved(cases, reps=reps, warmup=1 if inf else 2,
                                  target_s=0.0 if inf else 0.05, settle=0.3)
         ms = {k: 1e3 * float(np.median(v)) for k, v in s.items()}
@@ -599,12 +589,10 @@ def scaling_table(scaling):
         cells = []
         for i in impls:
             if f"{i} 1" in sc["ms"]:
-                pr = sc.get("paired_speedup_2thr", {}).get(i)
-                cr = sc.get("control_1v1", {}).get(i)
-                pc = sc.get("paired_control_1v1", {}).get(i)
                 cells += [f"{sc['ms'][i + ' 1']:.3f}", f"{sc['ms'][i + ' 2']:.3f}",
-                          f"{sc['speedup_2thr'][i]:.2f}x" + (f" ({pr:.2f}x)" if pr else ""),
-                          f"{cr:.2f}x ({pc:.2f}x)" if cr else "-", str(sc["forks"][i + " 2"])]
+                          f"{sc['speedup_2thr'][i]:.2f}x ({sc['paired_speedup_2thr'][i]:.2f}x)",
+                          f"{sc['control_1v1'][i]:.2f}x ({sc['paired_control_1v1'][i]:.2f}x)",
+                          str(sc["forks"][i + " 2"])]
             else:
                 cells += ["-"] * 5
         lines.append(f"| {sc['workload']} | {sc['dtype'][5:]} | {sc['env']} | "
