@@ -65,11 +65,11 @@ void dl_engine_free(dl_engine *e)
     free(e);
 }
 
-/* The shape flowing out of the last op added (the input when there is none). */
-static void cur_shape(const dl_engine *e, dl_index *C, dl_index *H, dl_index *W, int *layout)
+/* The per-sample (C, H, W) flowing out of the last op added (the input when there is none). */
+static void cur_shape(const dl_engine *e, dl_index *C, dl_index *H, dl_index *W)
 {
     if (e->nops == 0) {
-        *C = e->in_C, *H = e->in_H, *W = e->in_W, *layout = DL_LAYOUT_NCHW;
+        *C = e->in_C, *H = e->in_H, *W = e->in_W;
         return;
     }
     const dl_eop *p = &e->ops[e->nops - 1];
@@ -82,7 +82,6 @@ static void cur_shape(const dl_engine *e, dl_index *C, dl_index *H, dl_index *W,
     } else {
         *C = p->C, *H = p->H, *W = p->W;
     }
-    *layout = p->out_layout;
 }
 
 dl_status dl_engine_add(dl_engine *e, int kind, const dl_index *iargs, const double *dargs)
@@ -91,19 +90,14 @@ dl_status dl_engine_add(dl_engine *e, int kind, const dl_index *iargs, const dou
     dl_eop op;
     memset(&op, 0, sizeof op);
     op.kind = kind;
-    cur_shape(e, &op.C, &op.H, &op.W, &op.in_layout);
+    cur_shape(e, &op.C, &op.H, &op.W);
     op.in_n = op.C * op.H * op.W;
-    op.out_layout = op.in_layout;
     op.out_n = op.in_n;
-    const int flat = op.H == 1 && op.W == 1;
     switch (kind) {
     case DL_EOP_AFFINE:
         if (!iargs || iargs[0] < 1) return DL_ERR_ARG;
-        /* the book flattens (C,H,W) in C order: an NHWC activation would need a transpose */
-        if (!flat && op.in_layout != DL_LAYOUT_NCHW) return DL_ERR_ARG;
         op.M = iargs[0];
         op.out_n = op.M;
-        op.out_layout = DL_LAYOUT_NCHW;
         op.pn[0] = op.in_n * op.M;
         op.pn[1] = op.M;
         break;
@@ -122,7 +116,8 @@ dl_status dl_engine_add(dl_engine *e, int kind, const dl_index *iargs, const dou
         }
         break;
     case DL_EOP_BATCHNORM:
-        if (!dargs || !flat) return DL_ERR_ARG;
+        /* (N, C, H, W) input is normalised per C*H*W feature, as the layer does */
+        if (!dargs) return DL_ERR_ARG;
         op.momentum = dargs[0];
         op.eps = dargs[1];
         op.pn[0] = op.pn[1] = op.in_n;
@@ -135,19 +130,16 @@ dl_status dl_engine_add(dl_engine *e, int kind, const dl_index *iargs, const dou
         op.oh = (op.H + 2 * op.pad - op.fh) / op.stride + 1;
         op.ow = (op.W + 2 * op.pad - op.fw) / op.stride + 1;
         op.out_n = op.M * op.oh * op.ow;
-        op.out_layout = DL_LAYOUT_NHWC; /* rows (n, oh, ow) of the GEMM, channels last */
         op.pn[0] = op.M * op.C * op.fh * op.fw;
         op.pn[1] = op.M;
         break;
     case DL_EOP_POOL:
-        if (!iargs || iargs[0] < 1 || iargs[1] < 1 || iargs[2] < 1 || iargs[0] * iargs[1] > 255)
-            return DL_ERR_ARG;
+        if (!iargs || iargs[0] < 1 || iargs[1] < 1 || iargs[2] < 1) return DL_ERR_ARG;
         op.fh = iargs[0], op.fw = iargs[1], op.stride = iargs[2];
         if (op.H < op.fh || op.W < op.fw) return DL_ERR_ARG;
         op.oh = (op.H - op.fh) / op.stride + 1;
         op.ow = (op.W - op.fw) / op.stride + 1;
         op.out_n = op.C * op.oh * op.ow;
-        op.out_layout = DL_LAYOUT_NCHW;
         break;
     default:
         return DL_ERR_ARG;
@@ -161,22 +153,25 @@ static int has_params(int kind)
     return kind == DL_EOP_AFFINE || kind == DL_EOP_CONV || kind == DL_EOP_BATCHNORM;
 }
 
-/* Op i's buffers of a forward pass: its output (its input's buffer when in place), the conv
- * patches, the pooling argmaxes and, with train, the dropout mask. 0 when out of memory. */
+/* Op i's buffers of a forward pass: its output, the conv patches, the pooling argmaxes and,
+ * with train, the relu and dropout masks. 0 when out of memory. */
 static int eng_alloc_forward(dl_engine *e, int i, int train)
 {
     dl_eop *op = &e->ops[i];
     const size_t el = (size_t)e->elem;
     const dl_index cap = e->cap;
-    op->out = op->in_place ? e->ops[i - 1].out : eng_alloc(e, (size_t)(cap * op->out_n) * el);
+    op->out = eng_alloc(e, (size_t)(cap * op->out_n) * el);
     if (!op->out) return 0;
     if (op->kind == DL_EOP_CONV) {
-        /* + 32: the pool-fused backward reads 32 lanes from each row (K <= 32) */
         const dl_index K = op->C * op->fh * op->fw;
-        op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * K + 32) * el);
+        op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * K) * el);
         if (!op->col) return 0;
     }
-    if (op->kind == DL_EOP_POOL || (train && op->kind == DL_EOP_DROPOUT)) {
+    if (op->kind == DL_EOP_POOL) {
+        op->arg = (int64_t *)eng_alloc(e, (size_t)(cap * op->out_n) * sizeof(int64_t));
+        if (!op->arg) return 0;
+    }
+    if (train && (op->kind == DL_EOP_DROPOUT || op->kind == DL_EOP_RELU)) {
         op->mask = (uint8_t *)eng_alloc(e, (size_t)(cap * op->out_n));
         if (!op->mask) return 0;
     }
@@ -197,28 +192,11 @@ dl_status dl_engine_finish(dl_engine *e)
         dl_eop *op = &e->ops[i];
         op->need_dx = i > first_param;
         if (op->out_n > gmax) gmax = op->out_n;
-        if (op->kind == DL_EOP_RELU || op->kind == DL_EOP_SIGMOID) {
-            dl_eop *prev = i > 0 ? &e->ops[i - 1] : NULL;
-            if (prev && (prev->kind == DL_EOP_AFFINE || prev->kind == DL_EOP_CONV) && prev->act == 0) {
-                prev->act = op->kind; /* bias + activation in the GEMM's epilogue */
-                op->fused = 1;
-            }
-        }
-        /* elementwise ops work in place, except on the caller's input */
-        op->in_place = i > 0 && (op->kind == DL_EOP_RELU || op->kind == DL_EOP_SIGMOID ||
-                                 op->kind == DL_EOP_DROPOUT);
         if (!eng_alloc_forward(e, i, 1)) return DL_ERR_NOMEM;
-        if (op->kind == DL_EOP_CONV && !op->need_dx && op->C * op->fh * op->fw <= 32) {
-            /* pool-fused backward (engine.inc): partial dW, db per sample block */
-            const dl_index K = op->C * op->fh * op->fw;
-            const dl_index nblk = (cap + DL_ENGINE_PBLK - 1) / DL_ENGINE_PBLK;
-            op->part = eng_alloc(e, (size_t)(nblk * op->M * (K + 1)) * el);
-            if (!op->part) return DL_ERR_NOMEM;
-        }
         if (op->kind == DL_EOP_BATCHNORM) {
             op->xc = eng_alloc(e, (size_t)(cap * op->in_n) * el);
             op->xn = eng_alloc(e, (size_t)(cap * op->in_n) * el);
-            op->stat = eng_alloc(e, (size_t)(4 * op->in_n) * el);
+            op->stat = eng_alloc(e, (size_t)(3 * op->in_n) * el);
             if (!op->xc || !op->xn || !op->stat) return DL_ERR_NOMEM;
         }
     }
@@ -274,8 +252,9 @@ dl_engine *dl_engine_twin(dl_engine *e, int k)
     int ok = 1;
     for (int i = 0; i < t->nops && ok; i++) {
         dl_eop *op = &t->ops[i];
-        op->col = op->part = op->xc = op->xn = op->stat = NULL;
+        op->col = op->xc = op->xn = op->stat = NULL;
         op->mask = NULL;
+        op->arg = NULL;
         op->g[0] = op->g[1] = op->s1[0] = op->s1[1] = op->s2[0] = op->s2[1] = NULL;
         ok = eng_alloc_forward(t, i, 0);
     }
@@ -346,4 +325,10 @@ const uint8_t *dl_engine_mask(const dl_engine *e, int op)
 {
     if (!e || op < 0 || op >= e->nops || e->ops[op].kind != DL_EOP_DROPOUT) return NULL;
     return e->ops[op].mask;
+}
+
+dl_index dl_engine_out_size(const dl_engine *e, int op)
+{
+    if (!e || op < 0 || op >= e->nops) return -1;
+    return e->ops[op].out_n;
 }

@@ -15,23 +15,18 @@
 
 #define DL_ENGINE_MAX_OPS 64
 #define DL_ENGINE_CHUNK 8192 /* elements per chunk of the one-pass optimizer update */
-#define DL_ENGINE_PBLK 1     /* samples per partial sum of the pool-fused conv backward */
 /* The one-pass update forks from this many parameters (W1's 40k stay serial: a fork costs
  * more than the ~5 us pass; W4's 1.9M split), see DL_OWN_GEMM_FORK_FLOP in common.h. */
 #define DL_ENGINE_UPDATE_FORK 262144
 /* predict splits its batch-capacity chunks over at most this many threads */
 #define DL_ENGINE_MAX_TWINS 16
 
-/* Layout of a 4-D activation (conv outputs are NHWC, everything else NCHW / flat). */
-enum { DL_LAYOUT_NCHW = 0, DL_LAYOUT_NHWC = 1 };
-
+/* One op of the plan. Activations are the layers' own layouts (NCHW, or (N, D) rows), every
+ * op writes its own output buffer (no op runs in place, so no backward ever reads a buffer
+ * that a later op overwrote), and each op caches exactly what its layer class caches. */
 typedef struct dl_eop {
     int kind;         /* DL_EOP_* */
-    int act;          /* activation fused into this affine/conv's epilogue (DL_EOP_RELU, ...) or 0 */
-    int fused;        /* 1: this activation op is computed by the previous op's epilogue */
     int need_dx;      /* 0 when nothing upstream needs the input gradient (first param op) */
-    int in_place;     /* out aliases the input activation */
-    int in_layout, out_layout;
     dl_index in_n, out_n; /* elements per sample */
     dl_index C, H, W;     /* input (C,H,W) per sample (D,1,1 for flat inputs) */
     dl_index M;           /* affine: output features; conv: filters (FN) */
@@ -43,11 +38,11 @@ typedef struct dl_eop {
     void *p[2], *g[2], *s1[2], *s2[2], *rs[2];
     dl_index pn[2];       /* elements of p[0], p[1] */
     /* engine-owned buffers */
-    void *out;            /* (cap, out_n) activation, or the input when in_place */
+    void *out;            /* (cap, out_n) activation */
     void *col;            /* conv: (cap*oh*ow, C*fh*fw) im2col cache */
-    void *part;           /* first conv: per-sample-block partial dW, db (pool-fused backward) */
-    void *xc, *xn, *stat; /* batchnorm: (cap, D) x 2, and 4*D stats (mean, var, std, spare) */
-    uint8_t *mask;        /* dropout mask (cap*out_n) / pool argmax (cap*out_n) */
+    void *xc, *xn, *stat; /* batchnorm: (cap, D) x 2, and 3*D stats (mean, var, std) */
+    uint8_t *mask;        /* relu (x <= 0) / dropout (kept) mask, cap*out_n bytes */
+    int64_t *arg;         /* pool argmax, cap*out_n, the Pooling layer's order */
 } dl_eop;
 
 typedef struct dl_eparam { /* one parameter array in the one-pass update: op's slot */

@@ -96,6 +96,10 @@ cdef extern from "dlcore/dlcore.h" nogil:
     void dl_batchnorm_forward_test_f32(float *out, const float *x, const float *gamma, const float *beta, const float *running_mean, const float *running_var, dl_index N, dl_index D, double eps) noexcept
     void dl_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dout, const double *xn, const double *xc, const double *std, const double *gamma, dl_index N, dl_index D) noexcept
     void dl_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dout, const float *xn, const float *xc, const float *std, const float *gamma, dl_index N, dl_index D) noexcept
+    void dl_batchnorm_running_update_f64(double *rm_out, double *rv_out, const double *rm, const double *rv, const double *mean, const double *var, dl_index D, double momentum) noexcept
+    void dl_batchnorm_running_update_f32(float *rm_out, float *rv_out, const float *rm, const float *rv, const float *mean, const float *var, dl_index D, double momentum) noexcept
+    void dl_sumsq_f64(double *out, const double *x, dl_index n) noexcept
+    void dl_sumsq_f32(float *out, const float *x, dl_index n) noexcept
 
     # convolution and max pooling
     void dl_im2col_f64(double *col, const double *x, dl_index N, dl_index C, dl_index H, dl_index W, dl_index fh, dl_index fw, dl_index stride, dl_index pad, dl_index oh, dl_index ow) noexcept
@@ -126,6 +130,7 @@ cdef extern from "dlcore/dlcore.h" nogil:
     dl_index dl_engine_classes(const dl_engine *e) noexcept
     dl_index dl_engine_capacity(const dl_engine *e) noexcept
     const uint8_t *dl_engine_mask(const dl_engine *e, int op) noexcept
+    dl_index dl_engine_out_size(const dl_engine *e, int op) noexcept
     void dl_engine_free(dl_engine *e) noexcept
     long long dl_engine_alloc_count() noexcept
     dl_status dl_engine_forward_f64(dl_engine *e, double *logits, double *loss, dl_index *bad, const void *x, int x_type, const void *t, int t_type, dl_index N, int mode) noexcept

@@ -93,6 +93,7 @@ cdef class Engine:
     cdef readonly int elem
     cdef readonly Py_ssize_t insize
     cdef object _rng_owner
+    cdef dict _bound
 
     def __cinit__(self, int elem, Py_ssize_t cap, Py_ssize_t C, Py_ssize_t H, Py_ssize_t W):
         self.e = dl_engine_new(elem, cap, C, H, W)
@@ -101,6 +102,7 @@ cdef class Engine:
                              f"cap={cap}, input=({C}, {H}, {W})")
         self.elem = elem
         self.insize = C * H * W
+        self._bound = {}
 
     def __dealloc__(self):
         if self.e != NULL:
@@ -139,6 +141,7 @@ cdef class Engine:
                 raise TypeError("Engine.bind: expected an array of the engine's dtype")
             _engine_status(dl_engine_bind(self.e, op, slot, v.buf, v.len // v.itemsize), -1,
                            f"Engine.bind(op={op}, slot={slot})")
+            self._bound[op, slot] = arr  # the engine reads it until it is rebound or freed
         finally:
             PyBuffer_Release(&v)
 
@@ -253,9 +256,20 @@ cdef class Engine:
             PyBuffer_Release(&vx)
             PyBuffer_Release(&vl)
 
-    def mask(self, int op, Py_ssize_t n):
-        """A copy (bytes) of dropout op's last training mask, n bytes (tests, benchmarks)."""
+    def out_size(self, int op):
+        """Elements per sample of op's output."""
+        cdef dl_index n = dl_engine_out_size(self.e, op)
+        if n < 0:
+            raise IndexError(f"Engine.out_size: expected an op index in [0, ops); got {op}")
+        return n
+
+    def mask(self, int op, Py_ssize_t rows):
+        """A copy (bytes) of dropout op's last training mask: rows * out_size(op) bytes,
+        rows at most the capacity."""
         cdef const uint8_t *m = dl_engine_mask(self.e, op)
         if m == NULL:
             raise ValueError(f"Engine.mask: op {op} is not a dropout op")
-        return (<const char *>m)[:n]
+        if rows < 0 or rows > dl_engine_capacity(self.e):
+            raise ValueError(f"Engine.mask: expected rows in [0, {dl_engine_capacity(self.e)}]; "
+                             f"got {rows}")
+        return (<const char *>m)[:rows * dl_engine_out_size(self.e, op)]

@@ -82,3 +82,41 @@ def batchnorm_backward(floating[:, ::1] dx, floating[::1] dgamma, floating[::1] 
         else:
             dl_batchnorm_backward_f64(pdx, &dgamma[0], &dbeta[0], pdout, pxn, pxc, &std[0],
                                       &gamma[0], N, D)
+
+
+def batchnorm_running_update(floating[::1] rm_out, floating[::1] rv_out,
+                             const floating[::1] rm, const floating[::1] rv,
+                             const floating[::1] mean, const floating[::1] var,
+                             double momentum):
+    """rm_out = momentum * rm + (1 - momentum) * mean, rv_out likewise with var."""
+    cdef dl_index D = rm.shape[0]
+    for a, name in ((rm_out, "rm_out"), (rv_out, "rv_out"), (rv, "rv"), (mean, "mean"),
+                    (var, "var")):
+        same_size(a.shape[0], D, f"batchnorm_running_update {name}")
+    if D == 0:
+        return
+    with nogil:
+        if floating is float:
+            dl_batchnorm_running_update_f32(&rm_out[0], &rv_out[0], &rm[0], &rv[0], &mean[0],
+                                            &var[0], D, momentum)
+        else:
+            dl_batchnorm_running_update_f64(&rm_out[0], &rv_out[0], &rm[0], &rv[0], &mean[0],
+                                            &var[0], D, momentum)
+
+
+def sumsq(const floating[::1] x):
+    """sum(x**2) summed in double in index order and rounded to x's dtype (returned as a
+    Python float, exact)."""
+    cdef float r32 = 0
+    cdef double r64 = 0
+    cdef dl_index n = x.shape[0]
+    if floating is float:
+        if n > 0:
+            with nogil:
+                dl_sumsq_f32(&r32, &x[0], n)
+        return r32
+    else:
+        if n > 0:
+            with nogil:
+                dl_sumsq_f64(&r64, &x[0], n)
+        return r64

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ._arrays import F32, F64, MAX_INDEX, check_numeric, describe
+from . import _kernels as _K
 from . import _pickle
 
 
@@ -23,6 +24,21 @@ def net_dtype(dtype, who):
     if dt not in (F32, F64):
         raise ValueError(f"{who}: expected dtype=np.float64 or np.float32; got {dtype!r}")
     return dt
+
+
+def weight_decay_loss(lam, weights):
+    """The book's weight-decay term, ``sum of 0.5 * lam * np.sum(W ** 2)`` over ``weights``
+    in order. Each ``sum(W**2)`` of a float32/float64 array is the kernel the fused engine
+    runs (summed in double in index order, rounded to W's dtype), so both paths give the
+    same bits; other arrays take numpy's sum."""
+    weight_decay = 0
+    for W in weights:
+        if isinstance(W, np.ndarray) and W.dtype in (F32, F64):
+            s = W.dtype.type(_K.sumsq(np.ascontiguousarray(W).reshape(-1)))
+        else:
+            s = np.sum(W ** 2)
+        weight_decay += 0.5 * lam * s
+    return weight_decay
 
 
 def check_total_size(n, who):

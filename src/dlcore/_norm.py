@@ -116,6 +116,21 @@ class Dropout:
         return dout * mask * scale if self.inverted else dout * mask
 
 
+def _running_update(rm, rv, mu, var, m):
+    """New running averages m * r + (1 - m) * batch statistic (the book rebinds them on every
+    training forward): the kernel the fused engine runs, where numpy's promotion keeps the
+    statistics' dtype; the book's statements otherwise."""
+    dt = mu.dtype
+    if (type(m) in (float, int) or (isinstance(m, np.floating) and m.dtype == dt)) and \
+            all(isinstance(a, np.ndarray) and a.dtype == dt and a.shape == mu.shape
+                for a in (rm, rv, var)) and dt in (F32, F64):
+        new_m, new_v = np.empty_like(mu), np.empty_like(mu)
+        _K.batchnorm_running_update(new_m, new_v, as_c(rm, dt), as_c(rv, dt), as_c(mu, dt),
+                                    as_c(var, dt), float(m))
+        return new_m, new_v
+    return m * rm + (1 - m) * mu, m * rv + (1 - m) * var
+
+
 class BatchNormalization:
     """Batch normalization, the book's formulas (eps 1e-6, biased variance).
 
@@ -230,9 +245,8 @@ class BatchNormalization:
             self.xc = xc
             self.xn = xn
             self.std = std
-            m = self.momentum
-            self.running_mean = m * self.running_mean + (1 - m) * mu
-            self.running_var = m * self.running_var + (1 - m) * var
+            self.running_mean, self.running_var = _running_update(
+                self.running_mean, self.running_var, mu, var, self.momentum)
             if out is None:
                 out = self.gamma * xn + self.beta
             return out

@@ -14,9 +14,17 @@ that switching between the fused and the per-layer paths at any step continues t
 training. Before each step it checks cheaply that those arrays are still the bound ones
 (``load_params`` and the book's Momentum/BatchNormalization rebind arrays) and rebinds if not.
 
-Results: the same numbers as the per-layer path (float64 to ~1e-12 relative: the same
-kernels over the same blocks; batch-norm statistics are summed in another order), identical
-on 1 and 2 threads.
+Results: the same bits as the per-layer path. The engine owns no arithmetic of a layer: each
+op calls the C kernel that its layer class calls, with the same arguments, so losses,
+gradients, updated parameters, optimizer states, running statistics and dropout masks are
+bitwise equal to ``network.gradient`` + ``optimizer.update``, in float32 and float64, on any
+thread count.
+
+The plan is a cache: before each step the engine compares what it was built from (each
+layer's hyper-parameters such as ``dropout_ratio`` or ``momentum``, the network's
+``weight_decay_lambda``, every parameter's shape and identity) with the network as it is now,
+and rebuilds or rebinds when they differ. One FusedTrainer may be used from several threads:
+its calls are serialised by a lock.
 
 Dropout: ``dropout="book"`` (default) draws each mask from numpy's global legacy RNG exactly
 as the book's ``np.random.rand(*x.shape) > ratio`` does, in the book's order, so seeded runs
@@ -47,6 +55,7 @@ caches (``x``, ``mask``, ``dW``, ...) are not updated by fused steps.
 >>> sorted(ft.grads)
 ['W1', 'W2', 'b1', 'b2']
 """
+import threading
 import weakref
 
 import numpy as np
@@ -60,8 +69,6 @@ __all__ = ["FusedTrainer", "NotFusable", "fused_step", "supports"]
 _AFFINE, _RELU, _SIGMOID, _DROPOUT, _BATCHNORM, _CONV, _POOL = range(1, 8)
 _SLOT_P, _SLOT_G, _SLOT_S1, _SLOT_S2, _SLOT_RMEAN, _SLOT_RVAR = 0, 2, 4, 6, 8, 9
 _OPT = {"SGD": 1, "Momentum": 2, "Nesterov": 3, "AdaGrad": 4, "RMSprop": 5, "Adam": 6}
-_STATE_ATTRS = {"SGD": (), "Momentum": ("v",), "Nesterov": ("v",), "AdaGrad": ("h",),
-                "RMSprop": ("h",), "Adam": ("m", "v")}
 _X_OK = (np.dtype(np.float64), np.dtype(np.float32), np.dtype(np.uint8))
 _T_OK = (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.uint8))
 
@@ -184,20 +191,61 @@ class FusedTrainer:
     def __init__(self, network, optimizer=None, *, dropout="book", seed=0):
         if dropout not in ("book", "fast"):
             raise ValueError(f"FusedTrainer: expected dropout='book' or 'fast'; got {dropout!r}")
-        self.network = network
+        self._network = network
+        self._network_ref = None
         self.optimizer = optimizer
         self.dropout = dropout
         self.seed = int(seed)
         self._ops, self.dtype = _describe(network)
         self._opt_name = _optimizer_kind(optimizer) if optimizer is not None else None
-        self._weight_decay = float(getattr(network, "weight_decay_lambda", 0) or 0)
         self.grads = {k: np.zeros_like(network.params[k])
                       for _, _, keys in self._ops for k in keys}
         self._engine = None
         self._in_shape = None
+        self._cap = 0
         self._watch = ()
+        self._sig = None
+        self._shapes = ()
+        self._last_rows = 0
         self._has_dropout = any(k == _DROPOUT for k, _, _ in self._ops)
+        self._lock = threading.RLock()
         self.last_loss = None
+
+    @property
+    def network(self):
+        """The network this trainer steps."""
+        if self._network_ref is not None:
+            net = self._network_ref()
+            if net is None:
+                raise ReferenceError("FusedTrainer: the network was garbage-collected")
+            return net
+        return self._network
+
+    def _hold_weakly(self):
+        """Refer to the network by a weak reference only (the per-network cache of
+        fused_step must not keep networks alive)."""
+        self._network_ref = weakref.ref(self._network)
+        self._network = None
+
+    def _signature(self):
+        """What the plan was built from, read from the layers now: each layer's class and
+        hyper-parameters, each parameter's shape and dtype, the network's weight decay. A
+        step whose signature differs from the plan's rebuilds the plan."""
+        sig = [float(getattr(self.network, "weight_decay_lambda", 0) or 0)]
+        for kind, layer, _ in self._ops:
+            if kind == _DROPOUT:
+                sig.append((float(layer.dropout_ratio), bool(getattr(layer, "inverted", False))))
+            elif kind == _BATCHNORM:
+                sig.append(float(layer.momentum))
+            elif kind == _CONV:
+                sig.append((np.shape(layer.W), np.shape(layer.b), layer.stride, layer.pad))
+            elif kind == _POOL:
+                sig.append((layer.pool_h, layer.pool_w, layer.stride, layer.pad))
+            elif kind == _AFFINE:
+                sig.append((np.shape(layer.W), np.shape(layer.b)))
+            else:
+                sig.append(kind)
+        return tuple(sig)
 
     # ------------------------------------------------------------------ building / binding
     def _build(self, in_shape, cap):
@@ -217,38 +265,66 @@ class FusedTrainer:
             C, H, W = in_shape
         else:
             raise NotFusable(f"input of per-sample shape {in_shape}")
+        sig = self._signature()
+        wd = sig[0]
+        if not np.isfinite(wd):
+            raise ValueError(f"FusedTrainer: expected a finite weight_decay_lambda; got {wd}")
         eng = _K.Engine(self.dtype.itemsize, cap, C, H, W)
+        shapes, shape = [], (C, H, W)
         for kind, layer, _ in self._ops:
             if kind == _AFFINE:
+                if layer.W.ndim != 2 or layer.b.shape != (layer.W.shape[1],) or \
+                        layer.W.shape[0] != int(np.prod(shape)):
+                    raise ValueError(f"Affine W {layer.W.shape} and b {layer.b.shape} do not "
+                                     f"take inputs of {int(np.prod(shape))} features")
                 eng.add(kind, (layer.W.shape[1],))
+                shape = (layer.W.shape[1], 1, 1)
             elif kind == _DROPOUT:
-                eng.add(kind, (), (float(layer.dropout_ratio), float(bool(getattr(layer, "inverted", False)))))
+                ratio = float(layer.dropout_ratio)
+                if not 0.0 <= ratio <= 1.0:
+                    raise ValueError(f"Dropout: expected dropout_ratio in [0, 1]; got {ratio}")
+                eng.add(kind, (), (ratio, float(bool(getattr(layer, "inverted", False)))))
             elif kind == _BATCHNORM:
+                D = int(np.prod(shape))
+                if layer.gamma.shape != (D,) or layer.beta.shape != (D,):
+                    raise ValueError(f"BatchNormalization gamma {layer.gamma.shape} and beta "
+                                     f"{layer.beta.shape} do not take {D} features")
                 eng.add(kind, (), (float(layer.momentum), 10e-7))
             elif kind == _CONV:
+                if layer.W.ndim != 4 or layer.W.shape[1] != shape[0] or \
+                        layer.b.shape != (layer.W.shape[0],):
+                    raise ValueError(f"Convolution W {layer.W.shape} and b {layer.b.shape} do "
+                                     f"not take inputs of {shape[0]} channels")
                 FN, _, fh, fw = layer.W.shape
-                eng.add(kind, (FN, fh, fw, int(layer.stride), int(layer.pad)))
+                s_, p_ = int(layer.stride), int(layer.pad)
+                eng.add(kind, (FN, fh, fw, s_, p_))
+                shape = (FN, (shape[1] + 2 * p_ - fh) // s_ + 1, (shape[2] + 2 * p_ - fw) // s_ + 1)
             elif kind == _POOL:
-                eng.add(kind, (int(layer.pool_h), int(layer.pool_w), int(layer.stride)))
+                ph, pw, s_ = int(layer.pool_h), int(layer.pool_w), int(layer.stride)
+                eng.add(kind, (ph, pw, s_))
+                shape = (shape[0], (shape[1] - ph) // s_ + 1, (shape[2] - pw) // s_ + 1)
             else:
                 eng.add(kind)
+            shapes.append(shape)
         eng.finish()
         if self.dropout == "fast":
             eng.set_rng_counter(self.seed)
         else:
             eng.set_rng_numpy(np.random.mtrand._rand._bit_generator)
-        if self._opt_name is not None:
-            eng.set_optimizer(_OPT[self._opt_name], self._weight_decay)
+        eng.set_optimizer(_OPT.get(self._opt_name, 0), wd)
         self._engine = eng
         self._in_shape = in_shape
         self._cap = cap
+        self._sig = sig
+        self._shapes = tuple(shapes)
+        self._last_rows = 0
         self._bind()
 
     def _opt_states(self):
         """The optimizer's state dicts, created as the book's update does on first use."""
         opt = self.optimizer
         out = []
-        for attr in _STATE_ATTRS.get(self._opt_name, ()):
+        for attr in (type(opt)._states if opt is not None else ()):
             d = getattr(opt, attr, None)
             if d is None:
                 d = {k: np.zeros_like(v) for k, v in self.network.params.items()}
@@ -297,20 +373,25 @@ class FusedTrainer:
                     eng.bind(i, slot, rs)
                     watch.append((layer.__dict__, attr, rs))
         if self.optimizer is not None:
-            for attr in _STATE_ATTRS[self._opt_name]:
+            for attr in type(self.optimizer)._states:
                 watch.append((self.optimizer.__dict__, attr, getattr(self.optimizer, attr)))
         self._watch = tuple(watch)
 
     def _ready(self, x):
-        """Builds the engine for x's sample shape and batch, or rebinds stale arrays."""
+        """Builds the engine for x's sample shape and batch, rebuilds it when a layer's
+        hyper-parameters or a parameter's shape changed, or rebinds stale arrays."""
         in_shape = x.shape[1:]
-        if self._engine is None or in_shape != self._in_shape or x.shape[0] > self._cap:
+        if self._engine is None or in_shape != self._in_shape or x.shape[0] > self._cap or \
+                self._signature() != self._sig:
             if self._engine is not None and in_shape == self._in_shape:
                 cap = max(x.shape[0], self._cap)
             else:
                 cap = x.shape[0]
             self._build(in_shape, cap)
             return
+        self._rebind_if_stale()
+
+    def _rebind_if_stale(self):
         for d, k, a in self._watch:
             if d.get(k) is not a:
                 self._bind()
@@ -331,6 +412,9 @@ class FusedTrainer:
 
     def _t(self, t, n):
         t = np.asarray(t)
+        if t.dtype.kind in "iub" and t.ndim == 2 and t.shape[1] > 1 and t.shape[0] == n:
+            # integer or bool one-hot rows: the per-layer loss takes them as numbers
+            t = t.astype(self.dtype)
         if t.dtype.kind in "iu":
             if t.size == n and t.ndim <= 2:
                 t = t.reshape(n)
@@ -365,15 +449,18 @@ class FusedTrainer:
         training-mode loss of this forward pass."""
         x = self._x(x)
         t = self._t(t, x.shape[0])
-        self._ready(x)
-        eng = self._engine
-        if self._has_dropout and self.dropout == "book":
-            with np.random.mtrand._rand._bit_generator.lock:
+        with self._lock:
+            self._ready(x)
+            eng = self._engine
+            self._last_rows = 0
+            if self._has_dropout and self.dropout == "book":
+                with np.random.mtrand._rand._bit_generator.lock:
+                    loss = eng.forward(x, t, 1)
+            else:
                 loss = eng.forward(x, t, 1)
-        else:
-            loss = eng.forward(x, t, 1)
-        eng.backward()
-        self.last_loss = self.dtype.type(loss)
+            self._last_rows = x.shape[0]
+            eng.backward()
+            self.last_loss = self.dtype.type(loss)
         return self.grads
 
     def update(self, grads=None):
@@ -383,48 +470,39 @@ class FusedTrainer:
         opt = self.optimizer
         if opt is None:
             raise ValueError("FusedTrainer.update: no optimizer was given")
-        if grads is not None and grads is not self.grads:
-            for k, g in self.grads.items():
-                np.copyto(g, grads[k])
-        self._ready_update()
-        name = self._opt_name
-        if name == "SGD":
-            self._engine.update(opt.lr)
-        elif name in ("Momentum", "Nesterov"):
-            self._engine.update(opt.lr, opt.momentum)
-        elif name == "AdaGrad":
-            self._engine.update(opt.lr, 1e-7)
-        elif name == "RMSprop":
-            self._engine.update(opt.lr, opt.decay_rate, 1e-7)
-        else:
-            opt.iter += 1
-            lr_t = opt.lr * np.sqrt(1.0 - opt.beta2 ** opt.iter) / (1.0 - opt.beta1 ** opt.iter)
-            self._engine.update(lr_t, opt.beta1, opt.beta2, 1e-7)
+        with self._lock:
+            if grads is not None and grads is not self.grads:
+                for k, g in self.grads.items():
+                    np.copyto(g, grads[k])
+            self._ready_update()
+            self._engine.update(*opt._engine_args())
 
     def _ready_update(self):
         if self._engine is None:
             raise ValueError("FusedTrainer.update: call gradient first")
-        for d, k, a in self._watch:
-            if d.get(k) is not a:
-                self._bind()
-                return
+        if self._signature() != self._sig:
+            raise ValueError("FusedTrainer.update: the network's layers or parameter shapes "
+                             "changed since the last gradient; call gradient again")
+        self._rebind_if_stale()
 
     def step(self, x, t):
         """One training step (gradient, then update); returns the training-mode loss."""
-        self.gradient(x, t)
-        self.update()
-        return self.last_loss
+        with self._lock:
+            self.gradient(x, t)
+            self.update()
+            return self.last_loss
 
     def loss(self, x, t):
         """Test-mode loss (dropout scaled, batch norm with running statistics) plus weight
         decay, as the book networks' ``loss(x, t)`` with default flags; nothing is updated."""
         x = self._x(x)
         t = self._t(t, x.shape[0])
-        if self._engine is None or x.shape[1:] != self._in_shape or x.shape[0] > self._cap:
-            self._ready(x)
-        else:
-            self._ready(x[:1])
-        return self.dtype.type(self._engine.forward(x, t, 0))
+        with self._lock:
+            if self._engine is None or x.shape[1:] != self._in_shape or x.shape[0] > self._cap:
+                self._ready(x)
+            else:
+                self._ready(x[:1])
+            return self.dtype.type(self._engine.forward(x, t, 0))
 
     def predict(self, x):
         """Test-mode scores (N, classes) of any number of rows, in chunks of the engine's
@@ -432,34 +510,32 @@ class FusedTrainer:
         dlcore threads the chunks are split between them, each thread on its own copy of the
         activations (made on first use): the same bits as on one thread."""
         x = self._x(x)
-        if self._engine is None or x.shape[1:] != self._in_shape:
-            self._ready(x[:min(x.shape[0], 100)])
-        else:
-            self._ready(x[:1])
-        out = np.empty((x.shape[0], self._engine.classes), self.dtype)
-        self._engine.predict(x, out)
-        return out
+        with self._lock:
+            if self._engine is None or x.shape[1:] != self._in_shape:
+                self._ready(x[:min(x.shape[0], 100)])
+            else:
+                self._ready(x[:1])
+            out = np.empty((x.shape[0], self._engine.classes), self.dtype)
+            self._engine.predict(x, out)
+            return out
 
     def dropout_masks(self):
-        """Boolean masks of the dropout layers from the last training forward (a copy)."""
-        out = []
-        n = self._cap
-        for i, (kind, layer, _) in enumerate(self._ops):
-            if kind == _DROPOUT:
-                # the engine's mask is (cap, features); the features follow the layer's input
-                feats = self._feature_count(i)
-                m = np.frombuffer(self._engine.mask(i, n * feats), np.uint8)
-                out.append(m.reshape(n, feats).astype(bool))
-        return out
-
-    def _feature_count(self, op_index):
-        n = int(np.prod(self._in_shape))
-        for kind, layer, _ in self._ops[:op_index]:
-            if kind == _AFFINE:
-                n = layer.W.shape[1]
-            elif kind in (_CONV, _POOL):
-                raise NotFusable("dropout after conv/pool: masks not exposed")
-        return n
+        """Boolean masks of the dropout layers from the last training forward (copies), each
+        shaped like that layer's input, ``(N, ...)``, as the book's ``Dropout.mask``."""
+        with self._lock:
+            n = self._last_rows
+            if self._engine is None or n == 0:
+                raise ValueError("FusedTrainer.dropout_masks: expected a training step "
+                                 "(gradient or step) first; none has run on this plan")
+            out = []
+            for i, (kind, _, _) in enumerate(self._ops):
+                if kind == _DROPOUT:
+                    shape = self._shapes[i]
+                    if shape[1:] == (1, 1):
+                        shape = shape[:1]
+                    m = np.frombuffer(self._engine.mask(i, n), np.uint8)
+                    out.append(m.reshape((n,) + shape).astype(bool))
+            return out
 
 
 _cache = weakref.WeakKeyDictionary()
@@ -467,9 +543,11 @@ _cache = weakref.WeakKeyDictionary()
 
 def fused_step(network, optimizer, x, t, **kwargs):
     """One fused training step of ``network`` with ``optimizer`` (the FusedTrainer is built
-    on first use and cached per network); returns the loss."""
+    on first use and cached per network, without keeping the network alive); returns the
+    loss."""
     ft = _cache.get(network)
     if ft is None or ft.optimizer is not optimizer:
         ft = FusedTrainer(network, optimizer, **kwargs)
+        ft._hold_weakly()
         _cache[network] = ft
     return ft.step(x, t)

@@ -41,13 +41,11 @@ def _init_weights(net, weight_init_std):
 
 def _weight_decay(net):
     """0.5 * lambda * sum(W_i ** 2) over every W_i, the output layer's included."""
-    weight_decay = 0
     if net.weight_decay_lambda == 0:  # the book adds 0.0 here; skip the pass over W
-        return weight_decay
-    for idx in range(1, net.hidden_layer_num + 2):
-        W = net.params['W' + str(idx)]
-        weight_decay += 0.5 * net.weight_decay_lambda * np.sum(W ** 2)
-    return weight_decay
+        return 0
+    return _nets.weight_decay_loss(net.weight_decay_lambda,
+                                   [net.params['W' + str(idx)]
+                                    for idx in range(1, net.hidden_layer_num + 2)])
 
 
 def _accuracy(net, x, t, predict):

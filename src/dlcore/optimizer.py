@@ -91,6 +91,12 @@ class SGD:
     def __init__(self, lr=0.01):
         self.lr = _check_lr(lr, "SGD")
 
+    _states = ()  # the state dicts the update keeps (none)
+
+    def _engine_args(self):
+        """The fused engine's update arguments (dlcore.engine), read at every step."""
+        return (self.lr,)
+
     def update(self, params, grads):
         _check_dicts(params, grads, "SGD.update")
         for key in params.keys():
@@ -155,6 +161,11 @@ class Momentum:
         self.momentum = _check_hyper(momentum, "momentum", "Momentum")
         self.v = None
 
+    _states = ("v",)
+
+    def _engine_args(self):
+        return (self.lr, self.momentum)
+
     def update(self, params, grads):
         _check_dicts(params, grads, "Momentum.update")
         if self.v is None:
@@ -197,6 +208,11 @@ class Nesterov:
         self.momentum = _check_hyper(momentum, "momentum", "Nesterov")
         self.v = None
 
+    _states = ("v",)
+
+    def _engine_args(self):
+        return (self.lr, self.momentum)
+
     def update(self, params, grads):
         _check_dicts(params, grads, "Nesterov.update")
         if self.v is None:
@@ -234,6 +250,11 @@ class AdaGrad:
         self.lr = _check_lr(lr, "AdaGrad")
         self.h = None
 
+    _states = ("h",)
+
+    def _engine_args(self):
+        return (self.lr, 1e-7)
+
     def update(self, params, grads):
         _check_dicts(params, grads, "AdaGrad.update")
         if self.h is None:
@@ -268,6 +289,11 @@ class RMSprop:
         self.lr = _check_lr(lr, "RMSprop")
         self.decay_rate = _check_hyper(decay_rate, "decay_rate", "RMSprop", 0.0, 1.0)
         self.h = None
+
+    _states = ("h",)
+
+    def _engine_args(self):
+        return (self.lr, self.decay_rate, 1e-7)
 
     def update(self, params, grads):
         _check_dicts(params, grads, "RMSprop.update")
@@ -318,14 +344,25 @@ class Adam:
         self.m = None
         self.v = None
 
+    _states = ("m", "v")
+
+    def _next_lr_t(self):
+        """Advances ``iter`` and returns the bias-corrected rate of this update."""
+        self.iter += 1
+        b1, b2 = self.beta1, self.beta2
+        return self.lr * np.sqrt(1.0 - b2 ** self.iter) / (1.0 - b1 ** self.iter)
+
+    def _engine_args(self):
+        """Advances ``iter``, as ``update`` does."""
+        return (float(self._next_lr_t()), self.beta1, self.beta2, 1e-7)
+
     def update(self, params, grads):
         _check_dicts(params, grads, "Adam.update")
         if self.m is None:
             self.m = _zeros_state(params)
             self.v = _zeros_state(params)
-        self.iter += 1
+        lr_t = self._next_lr_t()
         b1, b2 = self.beta1, self.beta2
-        lr_t = self.lr * np.sqrt(1.0 - b2 ** self.iter) / (1.0 - b1 ** self.iter)
         for key in params.keys():
             views = _kernel_views("Adam.update", params[key], grads[key], self.m[key],
                                   self.v[key])

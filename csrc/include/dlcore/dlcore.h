@@ -75,7 +75,7 @@ typedef enum dl_eop_kind {
     DL_EOP_RELU = 2,
     DL_EOP_SIGMOID = 3,
     DL_EOP_DROPOUT = 4,   /* dargs: ratio, inverted (0: the book's dropout)          */
-    DL_EOP_BATCHNORM = 5, /* dargs: momentum, eps; 2-D input only                      */
+    DL_EOP_BATCHNORM = 5, /* dargs: momentum, eps; per C*H*W feature for 4-D input      */
     DL_EOP_CONV = 6,      /* iargs: FN, fh, fw, stride, pad                            */
     DL_EOP_POOL = 7       /* iargs: ph, pw, stride (max pooling, no padding)           */
 } dl_eop_kind;
@@ -113,6 +113,8 @@ dl_index dl_engine_classes(const dl_engine *e);
 dl_index dl_engine_capacity(const dl_engine *e);
 /* The dropout mask of op `op` from the last training forward (cap * out_n bytes), or NULL. */
 const uint8_t *dl_engine_mask(const dl_engine *e, int op);
+/* Elements per sample of op's output (the dropout mask's row length), or -1. */
+dl_index dl_engine_out_size(const dl_engine *e, int op);
 void dl_engine_free(dl_engine *e);
 /* Workspace allocations made by all engines so far (tests: constant across steps). */
 long long dl_engine_alloc_count(void);
