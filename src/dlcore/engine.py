@@ -270,15 +270,18 @@ class FusedTrainer:
         if not np.isfinite(wd):
             raise ValueError(f"FusedTrainer: expected a finite weight_decay_lambda; got {wd}")
         eng = _K.Engine(self.dtype.itemsize, cap, C, H, W)
-        shapes, shape = [], (C, H, W)
+        shapes, shape = [], tuple(in_shape)  # per-sample: (D,) or (C, H, W)
         for kind, layer, _ in self._ops:
+            if kind in (_CONV, _POOL) and len(shape) != 3:
+                raise ValueError(f"{type(layer).__name__} needs (C, H, W) samples; gets "
+                                 f"{shape}")
             if kind == _AFFINE:
                 if layer.W.ndim != 2 or layer.b.shape != (layer.W.shape[1],) or \
                         layer.W.shape[0] != int(np.prod(shape)):
                     raise ValueError(f"Affine W {layer.W.shape} and b {layer.b.shape} do not "
                                      f"take inputs of {int(np.prod(shape))} features")
                 eng.add(kind, (layer.W.shape[1],))
-                shape = (layer.W.shape[1], 1, 1)
+                shape = (layer.W.shape[1],)
             elif kind == _DROPOUT:
                 ratio = float(layer.dropout_ratio)
                 if not 0.0 <= ratio <= 1.0:
@@ -406,7 +409,7 @@ class FusedTrainer:
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"FusedTrainer: expected a batch of inputs (N, ...); got shape "
                              f"{x.shape}")
-        if len(x.shape) > 2 and all(k != _CONV and k != _POOL for k, _, _ in self._ops):
+        if x.ndim != 2 and x.ndim != 4:
             x = x.reshape(x.shape[0], -1)  # the book's Affine flattens (N, ...) to (N, -1)
         return x
 
@@ -531,8 +534,6 @@ class FusedTrainer:
             for i, (kind, _, _) in enumerate(self._ops):
                 if kind == _DROPOUT:
                     shape = self._shapes[i]
-                    if shape[1:] == (1, 1):
-                        shape = shape[:1]
                     m = np.frombuffer(self._engine.mask(i, n), np.uint8)
                     out.append(m.reshape((n,) + shape).astype(bool))
             return out
