@@ -37,6 +37,10 @@ class DeepConvNet:
     ``loss`` always runs in training mode (dropout active, consuming numpy's RNG).
     """
 
+    # Trainer(fused='auto') runs this class on the fused engine; its loss(x, t) is the
+    # engine's test-mode loss (True) or is left to the network's own loss (False).
+    _dlcore_fused_loss = False
+
     def __init__(self, input_dim=(1, 28, 28),
                  conv_param_1={'filter_num': 16, 'filter_size': 3, 'pad': 1, 'stride': 1},
                  conv_param_2={'filter_num': 16, 'filter_size': 3, 'pad': 1, 'stride': 1},

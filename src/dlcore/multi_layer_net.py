@@ -105,6 +105,10 @@ class MultiLayerNet:
 
     _who = "MultiLayerNet"
 
+    # Trainer(fused='auto') runs this class on the fused engine; its loss(x, t) is the
+    # engine's test-mode loss (True) or is left to the network's own loss (False).
+    _dlcore_fused_loss = True
+
     def __init__(self, input_size, hidden_size_list, output_size,
                  activation='relu', weight_init_std='relu', weight_decay_lambda=0, *,
                  dtype=np.float64):

@@ -55,6 +55,10 @@ class SimpleConvNet:
     (2, 3)
     """
 
+    # Trainer(fused='auto') runs this class on the fused engine; its loss(x, t) is the
+    # engine's test-mode loss (True) or is left to the network's own loss (False).
+    _dlcore_fused_loss = True
+
     def __init__(self, input_dim=(1, 28, 28),
                  conv_param={'filter_num': 30, 'filter_size': 5, 'pad': 0, 'stride': 1},
                  hidden_size=100, output_size=10, weight_init_std=0.01, *, dtype=np.float64):

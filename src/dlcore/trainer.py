@@ -36,9 +36,12 @@ Beyond the book (keyword-only):
   (:class:`dlcore.engine.FusedTrainer`: one C call per half, no per-layer Python, no
   allocation per step, dropout masks from numpy's global RNG in the book's order), and so
   does the post-update loss where the book computes it in test mode without weight decay.
-  Same printed lines, lists and RNG stream as the per-layer path, the same numbers up to
-  float64 rounding. ``fused=False`` always takes the per-layer path; ``fused=True`` raises
-  :class:`dlcore.engine.NotFusable` when the engine does not apply.
+  Same printed lines, lists, RNG stream and bits as the per-layer path. Whatever the engine
+  cannot run (another optimizer, a callback that rebinds a parameter to a Fortran-ordered or
+  float32 array, ...) continues on the per-layer path (said once when verbose): ``"auto"``
+  never raises where ``fused=False`` trains. ``fused=False`` always takes the per-layer
+  path; ``fused=True`` raises :class:`dlcore.engine.NotFusable` when the engine does not
+  apply.
 
 - ``distributed=True`` (or an mpi4py communicator): data-parallel training on MPI, run
   under ``mpiexec -n N`` (see :mod:`dlcore.distributed`). When the trainer is built, rank
@@ -413,26 +416,41 @@ class Trainer:
         if self._fused is not None:
             return self._fused
         from . import engine
-        from .two_layer_net import TwoLayerNet
-        from .multi_layer_net import MultiLayerNet
-        from .multi_layer_net_extend import MultiLayerNetExtend
-        from .simple_convnet import SimpleConvNet
-        from .deep_convnet import DeepConvNet
-        test_mode_loss = (TwoLayerNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet)
+        fused_loss = type(self.network).__dict__.get("_dlcore_fused_loss")
         try:
-            if type(self.network) not in test_mode_loss + (DeepConvNet,):
+            if fused_loss is None:
                 raise engine.NotFusable(f"{type(self.network).__name__} is not one of "
                                         "dlcore's book networks")
             ft = engine.FusedTrainer(self.network, self.optimizer)
-        except engine.NotFusable:
+        except engine.NotFusable as exc:
             if strict:
                 raise
-            self.fused = False
+            self._fall_back(exc)
             return None
         self._fused = ft
-        self._fused_loss = (type(self.network) in test_mode_loss and
-                            not getattr(self.network, "weight_decay_lambda", 0))
+        self._fused_loss = fused_loss and not getattr(self.network, "weight_decay_lambda", 0)
         return ft
+
+    def _fall_back(self, reason):
+        """fused='auto' continues on the per-layer path (said once when verbose)."""
+        if self._fused is not None and self.verbose:
+            self._print(f"Trainer: the fused engine cannot run this step ({reason}); "
+                        "continuing on the per-layer path")
+        self.fused = False
+        self._fused = None
+
+    def _fused_gradient(self, ft, x_batch, t_batch):
+        """ft.gradient, or None when fused='auto' meets what the engine cannot run (checked
+        before anything is drawn or computed, so the per-layer path takes the same step)."""
+        from .engine import NotFusable
+        try:
+            with self._local():
+                return ft.gradient(x_batch, t_batch)
+        except NotFusable as exc:
+            if self.fused is True:
+                raise
+            self._fall_back(exc)
+            return None
 
     def _step(self):
         batch_mask = np.random.choice(self.train_size, self.batch_size)
@@ -443,9 +461,8 @@ class Trainer:
         t_batch = self.t_train[batch_mask]
 
         ft = self._fused_trainer()
-        if ft is not None:  # the same step on the fused engine (see the module docstring)
-            with self._local():
-                grads = ft.gradient(x_batch, t_batch)
+        grads = self._fused_gradient(ft, x_batch, t_batch) if ft is not None else None
+        if grads is not None:  # the same step on the fused engine (see the module docstring)
             if self._size > 1:
                 self._average(grads, len(batch_mask))
             ft.update()

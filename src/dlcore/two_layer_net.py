@@ -40,6 +40,10 @@ class TwoLayerNet:
     ['W1', 'W2', 'b1', 'b2']
     """
 
+    # Trainer(fused='auto') runs this class on the fused engine; its loss(x, t) is the
+    # engine's test-mode loss (True) or is left to the network's own loss (False).
+    _dlcore_fused_loss = True
+
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, *,
                  dtype=np.float64):
         who = "TwoLayerNet"
