@@ -81,10 +81,7 @@ def conv_forward(floating[:, :, :, ::1] out, floating[:, ::1] col,
         else:
             s = dl_conv_forward_f64(&out[0, 0, 0, 0], pcol, &x[0, 0, 0, 0], &Wf[0, 0], &b[0],
                                     N, C, H, W, FN, fh, fw, stride, pad, oh, ow)
-    if s == DL_ERR_NOMEM:
-        raise MemoryError("Convolution.forward: out of memory for scratch buffers")
-    if s != DL_OK:
-        raise ValueError(f"conv_forward: internal: {dl_status_str(s).decode()}")
+    raise_status(s, "Convolution.forward", "")
 
 
 def conv_backward_x(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] x,
@@ -129,10 +126,7 @@ def conv_backward_x(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
         else:
             s = dl_conv_backward_x_f64(pdx, pdW, pdb, pdout, px, &Wf[0, 0], N, C, H, W, FN, fh,
                                        fw, stride, pad, oh, ow)
-    if s == DL_ERR_NOMEM:
-        raise MemoryError("Convolution.backward: out of memory for scratch buffers")
-    if s != DL_OK:
-        raise ValueError(f"conv_backward_x: internal: {dl_status_str(s).decode()}")
+    raise_status(s, "Convolution.backward", "")
 
 
 def conv_backward(const floating[:, :, :, ::1] dout, const floating[:, ::1] col,
@@ -180,10 +174,7 @@ def conv_backward(const floating[:, :, :, ::1] dout, const floating[:, ::1] col,
         else:
             s = dl_conv_backward_f64(pdx, pdW, pdb, pdout, pcol, &Wf[0, 0], N, C, H, W, FN, fh,
                                      fw, stride, pad, oh, ow)
-    if s == DL_ERR_NOMEM:
-        raise MemoryError("Convolution.backward: out of memory for scratch buffers")
-    if s != DL_OK:
-        raise ValueError(f"conv_backward: internal: {dl_status_str(s).decode()}")
+    raise_status(s, "Convolution.backward", "")
 
 
 cdef int pool_sizes(Py_ssize_t H, Py_ssize_t W, Py_ssize_t ph, Py_ssize_t pw,
@@ -241,8 +232,6 @@ def pool_backward(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dout,
         else:
             s = dl_pool_backward_f64(&dx[0, 0, 0, 0], &bad, &dout[0, 0, 0, 0], &arg_max[0], N, C,
                                      H, W, ph, pw, stride, oh, ow)
-    if s == DL_ERR_INDEX:
-        raise IndexError(f"Pooling.backward: expected arg_max entries in [0, {ph * pw}); "
-                         f"got {arg_max[bad]} at position {bad}")
-    if s != DL_OK:
-        raise ValueError(f"pool_backward: internal: {dl_status_str(s).decode()}")
+    raise_status(s, "Pooling.backward",
+                 f"expected arg_max entries in [0, {ph * pw}); got {arg_max[bad]} at position "
+                 f"{bad}" if s == DL_ERR_INDEX else "")

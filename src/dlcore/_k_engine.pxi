@@ -48,14 +48,8 @@ cdef int _type_code(Py_buffer *v) noexcept:
 
 
 cdef int _engine_status(dl_status s, dl_index bad, str what) except -1:
-    if s == DL_OK:
-        return 0
-    if s == DL_ERR_INDEX:
-        raise IndexError(f"{what}: expected labels in [0, classes); got a bad label at "
-                         f"position {bad}")
-    if s == DL_ERR_NOMEM:
-        raise MemoryError(f"{what}: out of memory for the engine's workspaces")
-    raise ValueError(f"{what}: invalid arguments ({dl_status_str(s).decode()})")
+    return raise_status(s, what, f"expected labels in [0, classes); got a bad label at "
+                                 f"position {bad}")
 
 
 def engine_alloc_count():

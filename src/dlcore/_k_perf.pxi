@@ -16,7 +16,4 @@ def affine_forward_x32(double[:, ::1] out, const float[:, ::1] x, const double[:
     cdef dl_status s
     with nogil:
         s = dl_affine_forward_x32_f64(&out[0, 0], px, pw, &b[0], N, D, M)
-    if s == DL_ERR_NOMEM:
-        raise MemoryError("Affine.forward: out of memory for scratch buffers")
-    if s != DL_OK:
-        raise ValueError(f"affine_forward_x32: internal: {dl_status_str(s).decode()}")
+    raise_status(s, "Affine.forward", "")

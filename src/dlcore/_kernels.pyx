@@ -74,17 +74,26 @@ def version():
     return dl_version().decode()
 
 
-cdef int check_status(dl_status s, dl_index bad, str what, const int64_t[::1] t,
-                      dl_index C) except -1:
-    """Turns a kernel status into the matching Python exception."""
+cdef int raise_status(dl_status s, str what, str index_message) except -1:
+    """The one mapping of a kernel status to a Python exception: DL_ERR_INDEX to IndexError
+    (with the caller's message naming the bad entry), DL_ERR_NOMEM to MemoryError, anything
+    else to ValueError."""
     if s == DL_OK:
         return 0
     if s == DL_ERR_INDEX:
-        raise IndexError(
-            f"{what}: expected labels in [0, {C}); got {t[bad]} at position {bad}")
+        raise IndexError(f"{what}: {index_message}")
     if s == DL_ERR_NOMEM:
         raise MemoryError(f"{what}: out of memory for scratch buffers")
     raise ValueError(f"{what}: invalid arguments ({dl_status_str(s).decode()})")
+
+
+cdef int check_status(dl_status s, dl_index bad, str what, const int64_t[::1] t,
+                      dl_index C) except -1:
+    """raise_status for the label kernels: the bad label and its position."""
+    if s == DL_ERR_INDEX:
+        return raise_status(s, what, f"expected labels in [0, {C}); got {t[bad]} at position "
+                                     f"{bad}")
+    return raise_status(s, what, "")
 
 
 cdef inline int same_size(Py_ssize_t a, Py_ssize_t b, str what) except -1:

@@ -1,0 +1,132 @@
+"""Two builds of dlcore side by side in one run: the fused and the book-way train step of the
+suite's workloads W1-W5, each build in its own worker process, samples interleaved (A, B,
+A, B, ...) so that both see the same machine load. Reports medians and the B/A time ratio.
+
+    python -m benchmarks.bench_ab --a /path/to/site-packages-of-A --b "" [--reps 9]
+
+``--a``/``--b`` name a directory put first on the worker's sys.path (a ``pip install
+--target`` of a build), or "" for the dlcore that this Python imports. Output:
+benchmarks/results/ab.json (and a table on stdout). Threads: --threads (default 1).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORKER = r'''
+import sys, time, json
+path = sys.argv[1]
+if path:
+    sys.path.insert(0, path)
+import numpy as np
+import dlcore
+from dlcore.engine import FusedTrainer
+from dlcore.two_layer_net import TwoLayerNet
+from dlcore.multi_layer_net import MultiLayerNet
+from dlcore.multi_layer_net_extend import MultiLayerNetExtend
+from dlcore.simple_convnet import SimpleConvNet
+from dlcore.optimizer import SGD, Adam
+dlcore.set_num_threads(int(sys.argv[2]))
+
+def make(w, dt):
+    np.random.seed(0)
+    rng = np.random.default_rng(0)
+    if w == "W1":
+        net, opt, n, shape = TwoLayerNet(784, 50, 10, dtype=dt), SGD(0.1), 100, (784,)
+    elif w == "W2":
+        net = MultiLayerNetExtend(784, [100] * 6, 10, use_dropout=True, dropout_ration=0.2,
+                                  dtype=dt)
+        opt, n, shape = SGD(0.01), 100, (784,)
+    elif w == "W3":
+        net = MultiLayerNetExtend(784, [100] * 6, 10, use_batchnorm=True, dtype=dt)
+        opt, n, shape = Adam(0.001), 100, (784,)
+    elif w == "W4":
+        net, opt, n, shape = MultiLayerNet(784, [1024, 1024], 10, dtype=dt), Adam(0.001), 256, (784,)
+    else:
+        net, opt, n, shape = SimpleConvNet(dtype=dt), Adam(0.001), 100, (1, 28, 28)
+    x = rng.random((n,) + shape).astype(dt)
+    t = rng.integers(0, 10, n)
+    return net, opt, x, t
+
+cases = {}
+for line in sys.stdin:
+    w, dt, impl, iters = line.split()
+    key = (w, dt, impl)
+    if key not in cases:
+        net, opt, x, t = make(w, np.dtype(dt))
+        if impl == "fused":
+            ft = FusedTrainer(net, opt)
+            fn = lambda ft=ft, x=x, t=t: ft.step(x, t)
+        else:
+            def fn(net=net, opt=opt, x=x, t=t):
+                opt.update(net.params, net.gradient(x, t))
+        fn()
+        cases[key] = fn
+    fn = cases[key]
+    t0 = time.perf_counter()
+    for _ in range(int(iters)):
+        fn()
+    print(json.dumps((time.perf_counter() - t0) / int(iters)), flush=True)
+'''
+
+ITERS = {"W1": 40, "W2": 20, "W3": 20, "W4": 4, "W5": 6}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--a", required=True)
+    ap.add_argument("--b", required=True)
+    ap.add_argument("--reps", type=int, default=9)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5")
+    ap.add_argument("--impls", default="fused,book")
+    ap.add_argument("--dtypes", default="float64,float32")
+    args = ap.parse_args()
+    workers = {}
+    for name, path in (("A", args.a), ("B", args.b)):
+        workers[name] = subprocess.Popen([sys.executable, "-c", WORKER, path, str(args.threads)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         text=True)
+
+    def sample(name, w, dt, impl):
+        p = workers[name]
+        p.stdin.write(f"{w} {dt} {impl} {ITERS[w]}\n")
+        p.stdin.flush()
+        return json.loads(p.stdout.readline())
+
+    rows = []
+    load0 = os.getloadavg()[0]
+    for w in args.workloads.split(","):
+        for dt in args.dtypes.split(","):
+            for impl in args.impls.split(","):
+                for name in ("A", "B"):  # warm-up
+                    sample(name, w, dt, impl)
+                times = {"A": [], "B": []}
+                for r in range(args.reps):
+                    order = ("A", "B") if r % 2 == 0 else ("B", "A")
+                    for name in order:
+                        times[name].append(sample(name, w, dt, impl))
+                ma, mb = statistics.median(times["A"]), statistics.median(times["B"])
+                paired = statistics.median(b / a for a, b in zip(times["A"], times["B"]))
+                rows.append({"workload": w, "dtype": dt, "impl": impl, "a_ms": 1e3 * ma,
+                             "b_ms": 1e3 * mb, "b_over_a": mb / ma, "paired_b_over_a": paired})
+                print(f"{w} {dt:8s} {impl:6s} A {1e3 * ma:8.2f} ms  B {1e3 * mb:8.2f} ms  "
+                      f"B/A {mb / ma:5.3f} (paired {paired:5.3f})", flush=True)
+    for p in workers.values():
+        p.stdin.close()
+        p.wait()
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    res = {"a": args.a, "b": args.b, "threads": args.threads, "reps": args.reps,
+           "load_start": load0, "load_end": os.getloadavg()[0],
+           "time_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "rows": rows}
+    (out / "ab.json").write_text(json.dumps(res, indent=1))
+    print(f"load average {load0:.2f} -> {res['load_end']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
