@@ -42,6 +42,8 @@ cdef extern from "dlcore/dlcore.h" nogil:
     void dl_relu_backward_f32(float *dx, const uint8_t *mask, const float *dout, dl_index n) noexcept
     void dl_relu_grad_f64(double *y, const double *x, dl_index n) noexcept
     void dl_relu_grad_f32(float *y, const float *x, dl_index n) noexcept
+    void dl_exp_f64(double *y, const double *x, dl_index n) noexcept
+    void dl_exp_f32(float *y, const float *x, dl_index n) noexcept
     void dl_sigmoid_forward_f64(double *y, const double *x, dl_index n) noexcept
     void dl_sigmoid_forward_f32(float *y, const float *x, dl_index n) noexcept
     void dl_sigmoid_backward_f64(double *dx, const double *dout, const double *out, dl_index n) noexcept
