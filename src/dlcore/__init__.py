@@ -6,6 +6,12 @@ and matrix products in the OpenBLAS of ``scipy-openblas32`` on one BLAS thread.
 """
 import os as _os
 
+# OpenMP workers sleep between parallel regions instead of spinning (libgomp reads this when
+# _kernels loads it): with another process busy on the machine, spinning workers took the
+# core it needed and a fused step ran 2-3x slower on 2 threads than on 1; passive workers made
+# 2 threads the fastest again (benchmarks/bench_load.py). A value the user set is kept.
+_os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 # Loads libscipy_openblas.so with RTLD_GLOBAL so that _kernels finds its GEMM (packaging note).
 import scipy_openblas32 as _scipy_openblas32  # noqa: F401
 
