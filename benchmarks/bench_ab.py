@@ -5,7 +5,9 @@ A, B, ...) so that both see the same machine load. Reports medians and the B/A t
     python -m benchmarks.bench_ab --a /path/to/site-packages-of-A --b "" [--reps 9]
 
 ``--a``/``--b`` name a directory put first on the worker's sys.path (a ``pip install
---target`` of a build), or "" for the dlcore that this Python imports. Output:
+--target`` of a build), or "" for the dlcore that this Python imports. Run it from a Python
+environment without an editable dlcore (its import hook would win over sys.path; the worker
+checks and stops). Output:
 benchmarks/results/ab.json (and a table on stdout). Threads: --threads (default 1).
 """
 import argparse
@@ -24,6 +26,9 @@ if path:
     sys.path.insert(0, path)
 import numpy as np
 import dlcore
+if path and not dlcore.__file__.startswith(path):
+    sys.exit(f"bench_ab: asked for the dlcore under {path}, imported {dlcore.__file__} "
+             "(an editable install takes precedence: run from a Python without one)")
 from dlcore.engine import FusedTrainer
 from dlcore.two_layer_net import TwoLayerNet
 from dlcore.multi_layer_net import MultiLayerNet
