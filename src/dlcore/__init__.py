@@ -28,7 +28,19 @@ from ._config import (  # noqa: E402
 )
 
 from ._version import __version__  # noqa: E402  (the one version source)
-from ._persist import save, load  # noqa: E402  (safe .npz persistence, beyond the book)
 
 __all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config",
            "save", "load", "__version__"]
+
+
+def __getattr__(name):
+    # save/load (safe .npz persistence, beyond the book) import their module on first use:
+    # a book script that never saves does not pay for zipfile, signal and tempfile
+    if name in ("save", "load"):
+        from . import _persist
+        return getattr(_persist, name)
+    raise AttributeError(f"module 'dlcore' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"save", "load"})
