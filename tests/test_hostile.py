@@ -11,6 +11,7 @@ import pickle
 import struct
 import sys
 import textwrap
+import zlib
 
 import numpy as np
 import pytest
@@ -168,3 +169,178 @@ def test_depth_bound_allows_the_bound_and_refuses_beyond():
         deep = (deep,)
     with pytest.raises(pickle.UnpicklingError, match="nests containers more than 100 deep"):
         _pickle.load(__import__("io").BytesIO(pickle.dumps({"k": deep})))
+
+
+# ------------------------------------------------------------------ data files (IDX, npz, CLI)
+SMALL = {"train_img": (6, 4, 4), "train_label": (6,), "test_img": (3, 4, 4),
+         "test_label": (3,)}
+
+
+def _small_spec():
+    from dlcore._sources import DatasetSpec, FileSpec
+    files = {k: FileSpec(f"{k}-idx.gz", "0" * 64, shape) for k, shape in SMALL.items()}
+    return DatasetSpec(name="small", title="small", files=files)
+
+
+def _gzip_bomb(path, head, nbytes):
+    """A gzip file: ``head`` then ``nbytes`` zero bytes (256 MiB of zeros compress to ~250 kB),
+    written without ever holding more than 1 MiB of the expanded data."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(MiB)
+    with open(path, "wb") as f:
+        f.write(z.compress(head))
+        for _ in range(nbytes // MiB):
+            f.write(z.compress(chunk))
+        f.write(z.flush())
+
+
+def _idx_head(shape, code=0x08):
+    return bytes([0, 0, code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+
+
+def _write_small_idx_dir(d):
+    d.mkdir()
+    for k, shape in SMALL.items():
+        import gzip
+        with gzip.open(d / f"{k}-idx.gz", "wb") as f:
+            f.write(_idx_head(shape) + bytes(int(np.prod(shape))))
+
+
+@pytest.mark.parametrize("case", ["declares_huge_shape", "payload_too_long"])
+def test_idx_gzip_bomb_is_refused_before_decompressing(tmp_path, case):
+    d = tmp_path / "idx"
+    _write_small_idx_dir(d)
+    bomb = d / "train_img-idx.gz"
+    if case == "declares_huge_shape":  # header says 256 MiB, and the data are there
+        _gzip_bomb(bomb, _idx_head((256, 1024, 1024)), 256 * MiB)
+        match = r"expected the 96 bytes of shape \(6, 4, 4\) of uint8; got an IDX header " \
+                r"declaring shape \(256, 1024, 1024\)"
+    else:  # the right header, then 256 MiB of data
+        _gzip_bomb(bomb, _idx_head((6, 4, 4)), 256 * MiB)
+        match = r"IDX size mismatch: expected 96 bytes after the header .*got more"
+    assert bomb.stat().st_size < 2 * MiB
+    setup = f"""
+        import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_hostile import _small_spec
+        from dlcore._sources import IdxDirSource
+        src, spec = IdxDirSource({str(d)!r}), _small_spec()
+    """
+    out = probe(setup, "src.fetch(spec)")
+    assert_refused(*out, "DataError", match, bomb)
+
+
+def test_download_gzip_bomb_is_refused_before_decompressing(tmp_path):
+    """The opt-in download decompresses a file at most to the data set's known size (served
+    here from a file:// URL)."""
+    d = tmp_path / "mirror"
+    _write_small_idx_dir(d)
+    bomb = d / "train_img-idx.gz"
+    _gzip_bomb(bomb, _idx_head((256, 1024, 1024)), 256 * MiB)
+    setup = f"""
+        import io, sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_hostile import _small_spec
+        from dlcore._sources import DownloadSource
+        src = DownloadSource({d.as_uri() + "/"!r}, stream=io.StringIO())
+        spec = _small_spec()
+    """
+    out = probe(setup, "src.fetch(spec)")
+    assert_refused(*out, "DataError", r"expected the 96 bytes of shape \(6, 4, 4\)", bomb.name)
+
+
+def _npy(header, data=b""):
+    h = header.encode("latin1")
+    h += b" " * ((64 - (10 + len(h) + 1) % 64) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h + data
+
+
+def _write_npz(path, members):
+    import zipfile
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            zf.writestr(name + ".npy", data)
+
+
+def _cache_members(bad_key, bad):
+    members = {}
+    for k, shape in SMALL.items():
+        arr = np.zeros(shape, np.uint8)
+        members[k] = _npy(f"{{'descr': '|u1', 'fortran_order': False, 'shape': {shape}, }}",
+                          arr.tobytes())
+    members[bad_key] = bad
+    return members
+
+
+HOSTILE_NPY = {
+    "lost_brace": _npy("{'descr': '|u1', 'fortran_order': False, 'shape': (6, 4, 4), ",
+                       bytes(96)),
+    "huge_shape": _npy("{'descr': '|u1', 'fortran_order': False, 'shape': (35184372088832,), }",
+                       bytes(96)),
+    "object": _npy("{'descr': '|O', 'fortran_order': False, 'shape': (6, 4, 4), }",
+                   bytes(96)),
+    "not_npy": b"garbage" * 20,
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_NPY))
+def test_corrupt_mnist_cache_is_a_data_error_naming_it(tmp_path, case):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    path = cache / "small.npz"
+    _write_npz(path, _cache_members("train_img", HOSTILE_NPY[case]))
+    setup = f"""
+        import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_hostile import _small_spec
+        from dlcore._sources import NpzCache
+        cache, spec = NpzCache({str(cache)!r}), _small_spec()
+    """
+    out = probe(setup, "cache.fetch(spec)")
+    assert_refused(*out, "DataError", r"member 'train_img': expected .*delete it", path)
+
+
+def _cli(args, timeout=120):
+    import subprocess
+    return subprocess.run([sys.executable, "-m", "dlcore", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _cli_data(tmp_path, case):
+    path = tmp_path / f"{case}.npz"
+    ok = {"x_train": np.zeros((4, 3), np.uint8), "t_train": np.arange(4),
+          "x_test": np.zeros((2, 3), np.uint8), "t_test": np.arange(2)}
+    if case == "not_a_zip":
+        path.write_bytes(b"PK\x03\x04 but not a zip")
+    elif case == "empty_labels":
+        np.savez(path, x_train=np.zeros((0, 3), np.uint8), t_train=np.zeros(0, np.int64),
+                 x_test=np.zeros((0, 3), np.uint8), t_test=np.zeros(0, np.int64))
+    elif case in ("huge_shape", "lost_brace", "object"):
+        members = {k: _npy(f"{{'descr': '{a.dtype.str}', 'fortran_order': False, 'shape': "
+                           f"{a.shape}, }}", a.tobytes()) for k, a in ok.items()}
+        members["x_train"] = HOSTILE_NPY[case]
+        _write_npz(path, members)
+    elif case == "huge_label":
+        np.savez(path, **dict(ok, t_train=np.array([0, 1, 2, 2**40])))
+    elif case == "missing":
+        pass
+    return path
+
+
+@pytest.mark.parametrize("case", ["not_a_zip", "empty_labels", "huge_shape", "lost_brace",
+                                  "object", "huge_label", "missing"])
+def test_cli_data_errors_are_one_line(tmp_path, case):
+    path = _cli_data(tmp_path, case)
+    r = _cli(["demo", "--data", str(path), "--epochs", "1", "--quiet",
+              "--output", str(tmp_path / "out")])
+    assert r.returncode != 0 and r.returncode > 0, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlcore: error: --data: "), r.stderr
+    assert "Traceback" not in r.stderr and str(path) in r.stderr, r.stderr
+
+
+def test_cli_data_hostile_file_memory(tmp_path):
+    path = _cli_data(tmp_path, "huge_shape")
+    setup = f"""
+        from dlcore import _cli
+        path = {str(path)!r}
+    """
+    out = probe(setup, "_cli._npz_data(path)")
+    assert_refused(*out, "CliError", "declares shape", path)

@@ -12,82 +12,30 @@ bytes than the member holds; the JSON has the expected structure and types; and 
 shapes equal what the named class builds from the named arguments. So a hostile file can make
 ``load`` raise, but not run code or allocate more than the file's own size.
 
-Writes are atomic (:func:`atomic_write`): a temporary file in the target's directory is
-written, flushed and fsynced, renamed over the target with ``os.replace``, and the directory is
-fsynced. A process killed at any moment leaves either the previous file or the complete new one
-(a stale hidden ``.<name>.*.tmp`` may remain beside it).
+Writes are atomic (:func:`dlcore._atomic.atomic_write`): a temporary file in the target's
+directory is written, flushed and fsynced, renamed over the target with ``os.replace``, and the
+directory is fsynced. A process killed at any moment leaves either the previous file or the
+complete new one (a stale hidden ``.<name>.*.tmp`` may remain beside it). A symbolic link is
+followed (its target is replaced); a directory, device, FIFO or socket raises; a replaced file
+keeps its mode (and owner, where permitted).
 """
 import json
 import math
 import numbers
 import os
 import signal
-import tempfile
 import threading
 import zipfile
 
 import numpy as np
 
 from ._arrays import describe
+from ._atomic import atomic_write, fsync_dir as _fsync_dir  # noqa: F401 (re-exported)
 
 FORMAT = "dlcore"
 VERSION = 1
 META = "__dlcore__"
 _MAX_META = 1 << 20  # characters of JSON; real documents are a few kB
-
-
-# ------------------------------------------------------------------------------ atomic write
-def _umask():
-    """The process umask, read without changing it (Linux: /proc), else the usual 022."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-def _fsync_dir(directory):
-    """Make a rename in ``directory`` durable (POSIX; best effort elsewhere)."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, write):
-    """Call ``write(f)`` with a binary file object and make the result appear at ``path``
-    atomically: temporary file in the same directory, flush, fsync, ``os.replace``, fsync of
-    the directory. On any exception (or KeyboardInterrupt) the temporary file is removed and
-    ``path`` is left as it was."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a saved file is ordinary
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
 
 
 def _write_npz(path, meta, arrays):

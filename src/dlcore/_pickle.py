@@ -394,5 +394,5 @@ def save_param_dict(params, file_name):
     if hasattr(file_name, "write"):
         pickle.dump(dict(params), file_name)
         return
-    from ._persist import atomic_write  # a killed process leaves the previous file
+    from ._atomic import atomic_write  # a killed process leaves the previous file
     atomic_write(file_name, lambda f: pickle.dump(dict(params), f))
