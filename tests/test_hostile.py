@@ -344,3 +344,123 @@ def test_cli_data_hostile_file_memory(tmp_path):
     """
     out = probe(setup, "_cli._npz_data(path)")
     assert_refused(*out, "CliError", "declares shape", path)
+
+
+# ------------------------------------------------------------------------------------ writes
+def _writers():
+    """name -> write(path): every dlcore writer of a file (they share one atomic write)."""
+    import dlcore
+    from dlcore.two_layer_net import TwoLayerNet
+    from dlcore.optimizer import Adam
+    from dlcore.trainer import Trainer
+    np.random.seed(0)
+    net = TwoLayerNet(4, 3, 2)
+    x, t = np.random.rand(6, 4), np.array([0, 1, 0, 1, 1, 0])
+
+    def checkpoint(path):
+        tr = Trainer(net, x, t, x, t, epochs=1, mini_batch_size=3, optimizer="Adam",
+                     verbose=False)
+        tr.save_checkpoint(path)
+    return {"dlcore.save": lambda p: dlcore.save(net, p),
+            "save_optimizer": lambda p: dlcore.save(Adam(), p),
+            "save_params": lambda p: net.save_params(p),
+            "checkpoint": checkpoint}
+
+
+WRITERS = ["dlcore.save", "save_optimizer", "save_params", "checkpoint"]
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_write_through_symlink_replaces_its_target(tmp_path, writer):
+    target = tmp_path / "real" / "file.bin"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / "link.bin"
+    link.symlink_to(target)
+    link2 = tmp_path / "link2.bin"  # a chain of links
+    link2.symlink_to(link)
+    _writers()[writer](link2)
+    assert link.is_symlink() and link2.is_symlink()
+    assert os.readlink(link2) == str(link) and os.readlink(link) == str(target)
+    assert target.read_bytes() != b"old" and len(target.read_bytes()) > 100
+    assert [p.name for p in target.parent.iterdir()] == ["file.bin"]  # no temp file left
+    # a dangling link: its target is created
+    dangling = tmp_path / "dangling.bin"
+    dangling.symlink_to(tmp_path / "real" / "new.bin")
+    _writers()[writer](dangling)
+    assert dangling.is_symlink() and (tmp_path / "real" / "new.bin").stat().st_size > 100
+
+
+def _special(tmp_path, kind):
+    p = tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "directory":
+        p.mkdir()
+    elif kind == "socket":
+        import socket
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(p))
+        s.close()
+    elif kind == "chardev":
+        import stat
+        try:
+            os.mknod(p, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # what /dev/null is
+        except (PermissionError, OSError) as e:
+            pytest.skip(f"cannot create a character device here ({e})")
+    return p
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+@pytest.mark.parametrize("kind", ["fifo", "directory", "socket", "chardev"])
+def test_write_to_special_file_is_an_error_and_leaves_it(tmp_path, writer, kind):
+    import stat
+    p = _special(tmp_path, kind)
+    mode = os.lstat(p).st_mode
+    link = tmp_path / "link"
+    link.symlink_to(p)
+    exc = IsADirectoryError if kind == "directory" else FileExistsError
+    for path in (p, link):
+        with pytest.raises(exc, match=r"expected a regular file or a new path; .* is a "):
+            _writers()[writer](path)
+        assert os.lstat(p).st_mode == mode and not stat.S_ISREG(os.lstat(p).st_mode)
+    assert sorted(x.name for x in tmp_path.iterdir()) == sorted([p.name, "link"])
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_replaced_file_keeps_its_mode_and_owner(tmp_path, writer):
+    p = tmp_path / "params.pkl"
+    p.write_bytes(b"old")
+    os.chmod(p, 0o664)
+    owner = None
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        owner = (12345, 23456)
+        os.chown(p, *owner)
+    _writers()[writer](p)
+    st = os.stat(p)
+    assert oct(st.st_mode & 0o7777) == oct(0o664)
+    if owner:
+        assert (st.st_uid, st.st_gid) == owner
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_new_file_gets_the_umask_default(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        for writer, write in _writers().items():
+            p = tmp_path / f"{writer}.out"
+            write(p)
+            assert oct(os.stat(p).st_mode & 0o777) == oct(0o666 & ~umask), writer
+    finally:
+        os.umask(old)
+
+
+def test_mnist_cache_is_written_with_the_umask_default(tmp_path):
+    from dlcore._sources import NpzCache
+    old = os.umask(0o022)
+    try:
+        arrays = {k: np.zeros(shape, np.uint8) for k, shape in SMALL.items()}
+        path = NpzCache(tmp_path / "c").store(_small_spec(), arrays)
+    finally:
+        os.umask(old)
+    assert path is not None and oct(os.stat(path).st_mode & 0o777) == oct(0o644)
