@@ -464,3 +464,82 @@ def test_mnist_cache_is_written_with_the_umask_default(tmp_path):
     finally:
         os.umask(old)
     assert path is not None and oct(os.stat(path).st_mode & 0o777) == oct(0o644)
+
+
+# --------------------------------------------------------------------------------- threads
+_THREADS = """
+import json, threading, numpy as np, dlcore
+from dlcore import _kernels
+from dlcore.layers import Relu
+x = np.random.rand(1 << 20)
+
+def forks():  # parallel regions one big Relu.forward opens
+    before = _kernels.fork_count()
+    Relu().forward(x)
+    return _kernels.fork_count() - before
+
+def in_thread(f):
+    out = []
+    t = threading.Thread(target=lambda: out.append(f()))
+    t.start(); t.join()
+    return out[0]
+
+r = {}
+r["default"] = [dlcore.get_num_threads(), in_thread(dlcore.get_num_threads)]
+dlcore.set_num_threads(1)
+r["main_set_1"] = [dlcore.get_num_threads(), in_thread(dlcore.get_num_threads),
+                   forks(), in_thread(forks)]
+in_thread(lambda: dlcore.set_num_threads(2))
+r["worker_set_2"] = [dlcore.get_num_threads(), in_thread(dlcore.get_num_threads),
+                     forks(), in_thread(forks)]
+with dlcore.threads(1):
+    r["threads_1"] = [dlcore.get_num_threads(), in_thread(dlcore.get_num_threads),
+                      in_thread(forks)]
+r["after_threads"] = [dlcore.get_num_threads(), in_thread(dlcore.get_num_threads)]
+print(json.dumps(r))
+"""
+
+
+def test_thread_count_is_process_wide():
+    r = run_python(_THREADS, {"OMP_NUM_THREADS": "2"})
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["default"] == [2, 2]
+    assert d["main_set_1"] == [1, 1, 0, 0]      # a worker thread runs serial too
+    assert d["worker_set_2"][:2] == [2, 2]      # a worker's call is seen by the main thread
+    assert d["worker_set_2"][2] >= 1 and d["worker_set_2"][3] >= 1
+    assert d["threads_1"] == [1, 1, 0]
+    assert d["after_threads"] == [2, 2]
+
+
+def test_threads_context_restores_none_set():
+    """threads() restores "none set": OpenMP's per-thread setting (threadpoolctl) applies
+    again afterwards."""
+    r = run_python("import dlcore\nfrom dlcore import _kernels\n"
+                   "with dlcore.threads(1): pass\n"
+                   "import threadpoolctl\n"
+                   "with threadpoolctl.threadpool_limits(3, user_api='openmp'):\n"
+                   "    print(dlcore.get_num_threads())\n", {"OMP_NUM_THREADS": "2"})
+    if "No module named 'threadpoolctl'" in r.stderr:
+        pytest.skip("threadpoolctl is not installed")
+    assert r.returncode == 0 and r.stdout.split() == ["3"], r.stderr
+
+
+def test_huge_omp_num_threads_is_capped_with_a_warning():
+    code = ("import warnings, numpy as np\n"
+            "with warnings.catch_warnings(record=True) as w:\n"
+            "    warnings.simplefilter('always')\n"
+            "    import dlcore\n"
+            "from dlcore.layers import Relu\n"
+            "from dlcore.two_layer_net import TwoLayerNet\n"
+            "net = TwoLayerNet(784, 100, 10)\n"
+            "x = np.random.rand(200, 784); t = np.random.randint(0, 10, 200)\n"
+            "Relu().forward(np.random.rand(1 << 20)); net.gradient(x, t)\n"
+            "print(dlcore.get_num_threads(), dlcore._kernels.max_threads_cap())\n"
+            "print([str(m.message) for m in w])\n")
+    r = run_python(code, {"OMP_NUM_THREADS": "10000"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    n, cap = map(int, r.stdout.splitlines()[0].split())
+    assert n == cap >= 64
+    assert "OMP_NUM_THREADS=10000 asks for more threads than dlcore forks" in r.stdout
+    assert "Thread creation failed" not in r.stderr

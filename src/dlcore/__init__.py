@@ -21,6 +21,10 @@ from ._config import (  # noqa: E402
     threads,
 )
 
+from ._config import _cap_openmp_request  # noqa: E402
+
+_cap_openmp_request()
+
 from ._version import __version__  # noqa: E402  (the one version source)
 from ._persist import save, load  # noqa: E402  (safe .npz persistence, beyond the book)
 
