@@ -6,6 +6,7 @@ memory of the refusal (tracemalloc and the growth of ru_maxrss above the baselin
 before the call); the bound asserted is 64 MiB above that baseline.
 """
 import json
+import math
 import os
 import pickle
 import struct
@@ -543,3 +544,130 @@ def test_huge_omp_num_threads_is_capped_with_a_warning():
     assert n == cap >= 64
     assert "OMP_NUM_THREADS=10000 asks for more threads than dlcore forks" in r.stdout
     assert "Thread creation failed" not in r.stderr
+
+
+# ------------------------------------------------------------- values validated where read
+def _opt_case(name, alias):
+    from dlcore import optimizer as O
+    p = np.random.rand(4, 3)
+    g = np.random.rand(4, 3)
+    opt = getattr(O, name)()
+    params, grads = {"W": p}, {"W": g}
+    opt.update(params, grads)  # creates the state
+    state = {"Nesterov": "v", "AdaGrad": "h", "RMSprop": "h", "Adam": "m"}[name]
+    d = getattr(opt, state)
+    if alias == "state_is_param":
+        d["W"] = p
+    elif alias == "state_is_grad":
+        d["W"] = g
+    elif alias == "state_views_param":
+        d["W"] = p[::-1]
+    elif alias == "m_is_v":
+        opt.v["W"] = opt.m["W"]
+    elif alias == "m_overlaps_v":
+        buf = np.zeros(13)
+        opt.m["W"], opt.v["W"] = buf[:12].reshape(4, 3), buf[1:].reshape(4, 3)
+    return opt, params, grads
+
+
+@pytest.mark.parametrize("name, alias", [
+    ("Adam", "m_is_v"), ("Adam", "m_overlaps_v"), ("Adam", "state_is_param"),
+    ("Adam", "state_is_grad"), ("AdaGrad", "state_is_param"), ("AdaGrad", "state_views_param"),
+    ("RMSprop", "state_is_grad"), ("Nesterov", "state_is_param"),
+])
+def test_optimizer_state_aliasing_is_a_clear_error(name, alias):
+    opt, params, grads = _opt_case(name, alias)
+    before = params["W"].copy()
+    with pytest.raises(ValueError, match=rf"{name}\.update: expected optimizer state .*'W'\] "
+                                         r"to share no memory .*; got .* sharing memory with"):
+        opt.update(params, grads)
+    np.testing.assert_array_equal(params["W"], before)  # refused before anything was written
+
+
+def _bn_net_file(tmp_path):
+    import dlcore
+    from dlcore.multi_layer_net_extend import MultiLayerNetExtend
+    np.random.seed(0)
+    net = MultiLayerNetExtend(6, [5, 4], 3, use_batchnorm=True, weight_decay_lambda=0.1)
+    x, t = np.random.rand(8, 6), np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    net.gradient(x, t)  # running statistics exist
+    path = tmp_path / "net.npz"
+    dlcore.save(net, path)
+    return path
+
+
+def _rewrite(path, meta_edit=None, arrays_edit=None):
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(str(arrays["__dlcore__"]))
+    if meta_edit:
+        meta_edit(meta)
+    if arrays_edit:
+        arrays_edit(arrays)
+    arrays["__dlcore__"] = np.array(json.dumps(meta, allow_nan=True))
+    np.savez(path, **arrays)
+
+
+def _bn_key(arrays, stat):
+    return next(k for k in arrays if k.endswith(stat))
+
+
+LOAD_CASES = {
+    "weight_decay_inf": (lambda m: m["network"]["args"].update(weight_decay_lambda=math.inf),
+                         None, r"'weight_decay_lambda' to be a finite number in \[0, inf\]; "
+                               r"got inf"),
+    "weight_decay_negative": (lambda m: m["network"]["args"].update(weight_decay_lambda=-1),
+                              None, r"'weight_decay_lambda' to be a finite number"),
+    "dropout_nan": (lambda m: m["network"]["args"].update(dropout_ration=math.nan), None,
+                    r"'dropout_ration' to be a finite number in \[0, 1\]; got nan"),
+    "bn_momentum_nan": (lambda m: [e.update(momentum=math.nan) for e in
+                                   m["network"]["batchnorm"].values()], None,
+                        r"expected batch-norm BatchNorm1 'momentum' to be a finite number in "
+                        r"\[0, 1\]; got nan"),
+    "bn_momentum_2": (lambda m: [e.update(momentum=2.0) for e in
+                                 m["network"]["batchnorm"].values()], None,
+                      r"'momentum' to be a finite number in \[0, 1\]; got 2.0"),
+    "running_mean_shape": (None, lambda a: a.update(
+        {_bn_key(a, "running_mean"): np.zeros(7)}),
+        r"expected 'net/bn/0/running_mean' of shape \(5,\); got shape \(7,\)"),
+    "running_var_dtype": (None, lambda a: a.update(
+        {_bn_key(a, "running_var"): np.zeros(5, np.int64)}),
+        r"expected running_var of batch-norm BatchNorm1 as float32 or float64; got int64"),
+    "running_var_nan": (None, lambda a: a.update(
+        {_bn_key(a, "running_var"): np.full(5, np.nan)}),
+        r"expected finite running statistics of batch-norm BatchNorm1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LOAD_CASES))
+def test_load_validates_hyper_parameters_and_statistics(tmp_path, case):
+    import dlcore
+    path = _bn_net_file(tmp_path)
+    dlcore.load(path)  # the file as written loads
+    meta_edit, arrays_edit, match = LOAD_CASES[case]
+    _rewrite(path, meta_edit, arrays_edit)
+    with pytest.raises(ValueError, match=match) as e:
+        dlcore.load(path)
+    assert str(path) in str(e.value)
+
+
+@pytest.mark.parametrize("env", [{"PMI_PORT": "127.0.0.1:1"}, {"PMI_FD": "57"},
+                                 {"PMI_FD": "0", "PMI_RANK": "0", "PMI_SIZE": "2"}])
+def test_stale_pmi_environment_is_a_clear_error(env):
+    """distributed=True with a launcher's PMI variables left over and no launcher: a Python
+    exception, not an MPICH abort of the process."""
+    pytest.importorskip("mpi4py")
+    code = ("import numpy as np\n"
+            "from dlcore.distributed import DistributedError\n"
+            "from dlcore.two_layer_net import TwoLayerNet\n"
+            "from dlcore.trainer import Trainer\n"
+            "x = np.random.rand(6, 4); t = np.array([0, 1, 0, 1, 1, 0])\n"
+            "try:\n"
+            "    Trainer(TwoLayerNet(4, 3, 2), x, t, x, t, epochs=1, mini_batch_size=3,\n"
+            "            verbose=False, distributed=True)\n"
+            "except DistributedError as e:\n"
+            "    print('refused:', e)\n")
+    r = run_python(code, env, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "refused: dlcore.distributed: expected to run under the MPI launcher" in r.stdout
+    assert "Abort" not in r.stderr

@@ -267,6 +267,15 @@ def _int_arg(d, key, who, path, minimum=1):
     return v
 
 
+def _real_arg(d, key, who, path, lo, hi, where="constructor argument"):
+    """d[key]: a finite number in [lo, hi]."""
+    v = _get(d, key, "number", who, path, where)
+    if not (math.isfinite(v) and lo <= v <= hi):
+        _fail(who, path, f"expected {where} {key!r} to be a finite number in [{lo:g}, {hi:g}]; "
+                         f"got {v!r}")
+    return v
+
+
 def _conv_arg(d, key, who, path):
     cp = _get(d, key, dict, who, path, "constructor argument")
     if set(cp) != {"filter_num", "filter_size", "pad", "stride"}:
@@ -320,7 +329,7 @@ def _param_shapes(name, args, who, path):
                    for v in hs):
             _fail(who, path, f"expected hidden_size_list of positive ints; got {hs!r}")
         act = _get(args, "activation", str, who, path, "constructor argument")
-        lam = _get(args, "weight_decay_lambda", "number", who, path, "constructor argument")
+        lam = _real_arg(args, "weight_decay_lambda", who, path, 0.0, math.inf)
         kw.update(input_size=i, hidden_size_list=list(hs), output_size=o, activation=act,
                   weight_decay_lambda=lam)
         sizes = [i] + list(hs) + [o]
@@ -329,7 +338,7 @@ def _param_shapes(name, args, who, path):
             shapes[f"b{k}"] = (sizes[k],)
         if name == "MultiLayerNetExtend":
             kw.update(use_dropout=_get(args, "use_dropout", bool, who, path),
-                      dropout_ration=_get(args, "dropout_ration", "number", who, path),
+                      dropout_ration=_real_arg(args, "dropout_ration", who, path, 0.0, 1.0),
                       use_batchnorm=_get(args, "use_batchnorm", bool, who, path))
             if kw["use_batchnorm"]:
                 for k, h in enumerate(hs, 1):
@@ -432,12 +441,24 @@ def _restore_network(net, meta, reader, prefix, who, path):
     restored_bn = []
     for j, name in enumerate(bn_meta):
         entry = bn_meta[name]
-        momentum = _get(entry, "momentum", "number", who, path)
+        momentum = _real_arg(entry, "momentum", who, path, 0.0, 1.0, f"batch-norm {name}")
         running = _get(entry, "running", bool, who, path)
         rm = rv = None
         if running:
+            # the statistics BatchNormalization keeps: one per feature of gamma, float32 or
+            # float64 (float32 only when the inputs and gamma were float32)
+            want = (np.size(layers[name].gamma),)
+            for stat in ("running_mean", "running_var"):
+                key = f"{prefix}bn/{j}/{stat}"
+                reader.check_array(key, want)
+                if reader.headers[key][1] not in (np.dtype(np.float32), np.dtype(np.float64)):
+                    _fail(who, path, f"expected {stat} of batch-norm {name} as float32 or "
+                                     f"float64; got {reader.headers[key][1]}")
             rm = reader.array(f"{prefix}bn/{j}/running_mean")
             rv = reader.array(f"{prefix}bn/{j}/running_var")
+            if not (np.all(np.isfinite(rm)) and np.all(np.isfinite(rv)) and np.all(rv >= 0)):
+                _fail(who, path, f"expected finite running statistics of batch-norm {name} "
+                                 "(running_var >= 0); got NaN, inf or a negative variance")
         restored_bn.append((layers[name], momentum, rm, rv))
     # everything checked: now write
     for i, key in enumerate(keys):
