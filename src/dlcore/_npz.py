@@ -46,9 +46,9 @@ def read_npz(path, keys, exc, *, kinds="biuf", max_bytes=None, hint="", kind="np
 
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
-            raise
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except Exception as e:  # BadZipFile, NotImplementedError (zip version), OSError, ...
         fail(f"unreadable {kind} file: expected an .npz (zip) file ({type(e).__name__}: {e})")
     with zf:
         size = os.path.getsize(path)
