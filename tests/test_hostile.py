@@ -54,13 +54,14 @@ def probe(setup, call, env=None, timeout=180):
 
 
 def assert_refused(outcome, traced, rss, exc, match, path=None):
-    assert exc in outcome.split(":")[0].split(","), outcome
+    """The memory bound first (it is what a hostile file attacks), then the exception."""
     import re
+    assert traced < PEAK_LIMIT, f"traced peak {traced / MiB:.1f} MiB while refusing: {outcome}"
+    assert rss < PEAK_LIMIT, f"ru_maxrss grew {rss / MiB:.1f} MiB while refusing: {outcome}"
+    assert exc in outcome.split(":")[0].split(","), outcome
     assert re.search(match, outcome), outcome
     if path is not None:
         assert str(path) in outcome, f"the message does not name {path}: {outcome}"
-    assert traced < PEAK_LIMIT, f"traced peak {traced / MiB:.1f} MiB while refusing: {outcome}"
-    assert rss < PEAK_LIMIT, f"ru_maxrss grew {rss / MiB:.1f} MiB while refusing: {outcome}"
 
 
 # ------------------------------------------------------------------------- hostile pickles
