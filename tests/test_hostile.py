@@ -747,3 +747,15 @@ def test_zarr_zip_declaring_a_huge_array_is_refused(tmp_path, case):
              if case == "huge_shape" else r"expected chunks no larger than the array")
     out = probe(setup, "src.fetch(spec)")
     assert_refused(*out, "DataError", match, bad)
+
+
+def test_pickle_cannot_change_numpys_builtin_dtypes():
+    """dtype('f8', align, copy=False) followed by BUILD would set the state of numpy's shared
+    float64 dtype; the unpickler always builds a copy."""
+    import io
+    from dlcore import _pickle
+    data = (b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00f8\x89\x89\x87R"
+            b"(K\x03X\x01\x00\x00\x00>NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb.")
+    got = _pickle.load(io.BytesIO(data))
+    assert got == np.dtype(">f8") and got is not np.dtype("f8")
+    assert np.dtype("f8").byteorder == "=" and np.zeros(1).dtype.isnative

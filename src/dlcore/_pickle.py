@@ -116,7 +116,7 @@ class RestrictedUnpickler(pickle._Unpickler):
         self._spend(self._nbytes(shape, dt), who)
         return self._fresh_obj(_multiarray._reconstruct(np.ndarray, shape, dt))
 
-    def _g_dtype(self, spec, align=False, copy=False):
+    def _g_dtype(self, spec, align=False, copy=True):
         who = "numpy.dtype"
         if not (isinstance(spec, str) and len(spec) <= 8):
             self._refuse(f"{who}: expected a short dtype name; got {_short(spec)}")
@@ -125,7 +125,9 @@ class RestrictedUnpickler(pickle._Unpickler):
         except TypeError as e:
             self._refuse(f"{who}: {e}")
         self._dtype(dt, who)
-        return self._fresh_obj(np.dtype(spec, bool(align), bool(copy)))
+        # always a copy: BUILD then sets the state of this object, never numpy's shared
+        # built-in dtype (copy=False would return it)
+        return self._fresh_obj(np.dtype(spec, bool(align), True))
 
     def _g_scalar(self, dtype, obj=None):
         who = "numpy scalar"
