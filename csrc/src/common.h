@@ -55,17 +55,24 @@ extern double dl_omp_min_work;
 #define DL_CAT_(a, b) a##b
 #define DL_CAT(a, b) DL_CAT_(a, b)
 
-/* 1 when a loop of `work` operations over `nblocks` independent blocks should fork. */
-static inline int dl_should_fork(double work, dl_index nblocks)
+/* 1 when a loop of `work` operations over `nblocks` independent blocks should fork on a
+ * team of `team` threads. */
+static inline int dl_should_fork_team(double work, dl_index nblocks, int team)
 {
 #ifdef _OPENMP
-    return work >= dl_omp_min_work && nblocks > 1 && !omp_in_parallel() &&
-           omp_get_max_threads() > 1;
+    return work >= dl_omp_min_work && nblocks > 1 && team > 1 && !omp_in_parallel();
 #else
     (void)work;
     (void)nblocks;
+    (void)team;
     return 0;
 #endif
+}
+
+/* The same with the team dl_get_max_threads() gives now. */
+static inline int dl_should_fork(double work, dl_index nblocks)
+{
+    return dl_should_fork_team(work, nblocks, dl_get_max_threads());
 }
 
 /* Number of row blocks for a GEMM of rows x (flop) work: a power of two in
@@ -84,16 +91,18 @@ static inline dl_index dl_block_begin(dl_index n, dl_index nb, dl_index b)
     return (dl_index)(((long long)n * b) / nb);
 }
 
-/* for (i = 0; i < n; i++) { body } - forked over OpenMP threads (static schedule) when the
- * loop does `work` operations in all and dl_should_fork agrees, else a plain serial loop. The
- * iterations must be independent; each writes its own outputs. */
-#define DL_PARALLEL_FOR(work, n, i, ...)                                                      \
+/* for (i = 0; i < n; i++) { body } - forked over a team of `team` OpenMP threads (static
+ * schedule) when the loop does `work` operations in all and dl_should_fork_team agrees, else a
+ * plain serial loop. The iterations must be independent; each writes its own outputs. */
+#define DL_PARALLEL_FOR_TEAM(team, work, n, i, ...)                                           \
     do {                                                                                      \
         const dl_index dl_n_ = (n);                                                           \
-        if (dl_should_fork((double)(work), dl_n_)) {                                          \
+        const int dl_team_ = (team);                                                          \
+        if (dl_should_fork_team((double)(work), dl_n_, dl_team_)) {                           \
             dl_index i;                                                                       \
             dl_fork_note();                                                                   \
-            _Pragma("omp parallel for schedule(static)") for (i = 0; i < dl_n_; i++)          \
+            _Pragma("omp parallel for schedule(static) num_threads(dl_team_)")                \
+            for (i = 0; i < dl_n_; i++)                                                       \
             {                                                                                 \
                 __VA_ARGS__                                                                   \
             }                                                                                 \
@@ -103,5 +112,8 @@ static inline dl_index dl_block_begin(dl_index n, dl_index nb, dl_index b)
             }                                                                                 \
         }                                                                                     \
     } while (0)
+
+/* DL_PARALLEL_FOR_TEAM on the team dl_get_max_threads() gives now. */
+#define DL_PARALLEL_FOR(work, n, i, ...) DL_PARALLEL_FOR_TEAM(dl_get_max_threads(), work, n, i, __VA_ARGS__)
 
 #endif /* DLCORE_COMMON_H */

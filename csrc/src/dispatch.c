@@ -118,10 +118,13 @@ dl_status dl_init(const char *request)
     return DL_OK;
 }
 
+static void dl_threads_init(void);
+
 #if defined(__GNUC__)
 /* Select at load time so that C users who never call dl_init still get the best path. */
 __attribute__((constructor)) static void dl_init_at_load(void)
 {
+    dl_threads_init();
     if (dl_init(getenv("DLCORE_CPU")) != DL_OK)
         dl_init(NULL);
 }
@@ -136,10 +139,47 @@ int dl_openmp_enabled(void)
 #endif
 }
 
+/* Thread count. OpenMP's omp_set_num_threads sets an ICV of the calling thread only, so the
+ * count set through dl_set_num_threads is a process-wide value read by every kernel call:
+ * dl_threads_set (0: none set, each thread follows its own OpenMP ICV). A thread whose ICV
+ * differs from the process's OpenMP default (dl_threads_default, read when the library loads)
+ * had it changed on purpose (threadpoolctl's limits, omp_set_num_threads), and gets the
+ * smaller of the two. Every count is capped at dl_max_threads_cap(). */
+static int dl_threads_set;
+static int dl_threads_default = -1;
+static int dl_threads_cap = 64;
+
+static void dl_threads_init(void)
+{
+#ifdef _OPENMP
+    if (dl_threads_default >= 0)
+        return;
+    dl_threads_default = omp_get_max_threads();
+    const int procs = omp_get_num_procs();
+    dl_threads_cap = procs > 16 ? 4 * procs : 64;
+#endif
+}
+
+int dl_max_threads_cap(void)
+{
+    dl_threads_init();
+    return dl_threads_cap;
+}
+
 int dl_get_max_threads(void)
 {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    dl_threads_init();
+    const int icv = omp_get_max_threads();
+    int set;
+#pragma omp atomic read
+    set = dl_threads_set;
+    int n = icv;
+    if (set > 0)
+        n = (icv != dl_threads_default && icv < set) ? icv : set;
+    if (n > dl_threads_cap)
+        n = dl_threads_cap;
+    return n < 1 ? 1 : n;
 #else
     return 1;
 #endif
@@ -177,8 +217,13 @@ long long dl_fork_count(void)
 void dl_set_num_threads(int n)
 {
 #ifdef _OPENMP
-    if (n >= 1)
-        omp_set_num_threads(n);
+    dl_threads_init();
+    if (n < 0)
+        return;
+    if (n > dl_threads_cap)
+        n = dl_threads_cap;
+#pragma omp atomic write
+    dl_threads_set = n;
 #else
     (void)n;
 #endif

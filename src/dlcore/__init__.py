@@ -27,6 +27,10 @@ from ._config import (  # noqa: E402
     threads,
 )
 
+from ._config import _cap_openmp_request  # noqa: E402
+
+_cap_openmp_request()
+
 from ._version import __version__  # noqa: E402  (the one version source)
 
 __all__ = ["get_num_threads", "set_num_threads", "threads", "show_config", "config",

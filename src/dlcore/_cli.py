@@ -112,25 +112,43 @@ def _npz_data(path):
 
     uint8 images are normalised as ``load_mnist`` does (``astype(float32) / 255``); float
     images are taken as float32. Labels must be integers."""
+    from ._npz import read_npz
+    keys = ("x_train", "t_train", "x_test", "t_test")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in ("x_train", "t_train", "x_test", "t_test")}
-    except (OSError, ValueError, KeyError) as e:
+        arrays = read_npz(path, keys, CliError, kind="--data")
+    except CliError as e:
         raise CliError(f"--data: expected an .npz with arrays x_train, t_train, x_test, "
-                       f"t_test; got {path!r} ({e})") from None
+                       f"t_test; got {e}") from None
+    except OSError as e:
+        raise CliError(f"--data: cannot read {path!r} ({e.strerror or e})") from None
     out = []
     for xk, tk in (("x_train", "t_train"), ("x_test", "t_test")):
         x, t = arrays[xk], arrays[tk]
+        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+            raise CliError(f"--data: expected {xk} of shape (N, D) with N, D >= 1 in {path!r}; "
+                           f"got shape {x.shape}")
         if x.dtype == np.uint8:
             x = x.astype(np.float32) / 255
         elif x.dtype.kind == "f":
             x = x.astype(np.float32)
         else:
-            raise CliError(f"--data: expected uint8 or float images in {xk}; got {x.dtype}")
+            raise CliError(f"--data: expected uint8 or float images in {xk} of {path!r}; got "
+                           f"{x.dtype}")
         if t.dtype.kind not in "iu" or t.ndim != 1 or len(t) != len(x):
-            raise CliError(f"--data: expected {tk} to be integer labels of shape "
+            raise CliError(f"--data: expected {tk} in {path!r} to be integer labels of shape "
                            f"({len(x)},); got {_arrays.describe(t)}")
+        if t.min() < 0:
+            raise CliError(f"--data: expected {tk} in {path!r} to be labels >= 0; got "
+                           f"{t.min()}")
         out.append((x, t))
+    # the commands build one-hot labels: bound them by the file's size
+    n = num_classes(out[0][1], out[1][1])
+    onehot = 8 * n * (len(out[0][1]) + len(out[1][1]))
+    limit = 16 * os.path.getsize(path) + (1 << 20)
+    if onehot > limit:
+        raise CliError(f"--data: expected labels that need at most {limit} bytes of one-hot "
+                       f"rows (16x the file's size); the largest label in {path!r}, "
+                       f"{n - 1}, needs {onehot}")
     return tuple(out)
 
 

@@ -6,39 +6,72 @@ import platform
 from . import _kernels
 
 
+# The count set through set_num_threads/threads (None: none set); the C library holds the
+# value its kernels read, this mirrors it so that threads() can restore "none set".
+_setting = None
+
+
 def get_num_threads():
-    """Number of OpenMP threads dlcore's kernels use (honours ``OMP_NUM_THREADS``)."""
+    """Number of threads the next dlcore kernel called from *this* thread uses.
+
+    It is the count given to :func:`set_num_threads`, the same in every thread; before any
+    is set, OpenMP's setting (``OMP_NUM_THREADS``, or the number of processors). A thread whose
+    own OpenMP setting was changed (``threadpoolctl.threadpool_limits``,
+    ``omp_set_num_threads``) uses the smaller of the two. Never more than
+    ``max(64, 4 x processors)``.
+    """
     return _kernels.get_max_threads()
 
 
 def set_num_threads(n):
-    """Set the number of OpenMP threads for dlcore's kernels (and this process's OpenMP).
+    """Set the number of threads of every later dlcore kernel call, from any Python thread
+    (a process-wide setting; OpenMP's ``omp_set_num_threads`` would set it for the calling
+    thread only). Counts above ``max(64, 4 x processors)`` are capped there.
 
     Results do not depend on it: the kernels cut their work into blocks that depend only on
     the shapes, and add partial sums in a fixed order.
     """
+    global _setting
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: expected a positive int; got {type(n).__name__}")
     if n < 1:
         raise ValueError(f"set_num_threads: expected a positive int; got {n}")
+    n = min(n, _kernels.max_threads_cap())
     _kernels.set_num_threads(n)
+    _setting = n
 
 
 @contextlib.contextmanager
 def threads(n):
-    """Context manager: run the enclosed code with ``n`` dlcore threads, then restore.
+    """Context manager: run the enclosed code with ``n`` dlcore threads, then restore the
+    previous setting. Like :func:`set_num_threads` it is process-wide: it applies to dlcore
+    calls from every thread while it is active.
 
     >>> import dlcore
     >>> with dlcore.threads(1):
     ...     dlcore.get_num_threads()
     1
     """
-    old = get_num_threads()
+    global _setting
+    old = _setting
     set_num_threads(n)
     try:
         yield
     finally:
-        set_num_threads(old)
+        _kernels.set_num_threads(0 if old is None else old)
+        _setting = old
+
+
+def _cap_openmp_request():
+    """Warn (once, at import) when OMP_NUM_THREADS asks for more threads than dlcore forks:
+    libgomp exits the process when it cannot create a team that large."""
+    raw = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    cap = _kernels.max_threads_cap()
+    if raw.isdigit() and int(raw) > cap:
+        import warnings
+        warnings.warn(f"dlcore: OMP_NUM_THREADS={raw} asks for more threads than dlcore "
+                      f"forks; its kernels use at most {cap} (max(64, 4 x processors))",
+                      RuntimeWarning, stacklevel=3)
 
 
 def config():

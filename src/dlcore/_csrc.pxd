@@ -24,6 +24,7 @@ cdef extern from "dlcore/dlcore.h" nogil:
     int dl_openmp_enabled() noexcept
     int dl_get_max_threads() noexcept
     void dl_set_num_threads(int n) noexcept
+    int dl_max_threads_cap() noexcept
     long long dl_fork_count() noexcept
     double dl_fork_min_work(double work) noexcept
     const char *dl_status_str(dl_status s) noexcept

@@ -11,6 +11,7 @@ is checked against the same table of hashes.
 """
 import gzip
 import hashlib
+import math
 import os
 import zlib
 
@@ -72,13 +73,9 @@ def idx_sha256(arr):
     return h.hexdigest()
 
 
-def parse_idx(data, name="IDX data"):
-    """Decode an IDX byte stream into a read-only array that views ``data``.
-
-    Raises DataError naming ``name`` when the magic is wrong, the header is cut short, or the
-    payload is shorter (truncated) or longer than the dimensions say.
-    """
-    mv = memoryview(data).cast("B")
+def _check_head(mv, name):
+    """DataError naming ``name`` unless ``mv`` starts with an IDX magic and holds the whole
+    header (magic and dimensions)."""
     if len(mv) < 4:
         raise DataError(f"{name}: not an IDX file: expected at least a 4-byte header; "
                         f"got {len(mv)} bytes")
@@ -91,31 +88,91 @@ def parse_idx(data, name="IDX data"):
     if len(mv) < head:
         raise DataError(f"{name}: truncated IDX header: expected {head} bytes for {ndim} "
                         f"dimensions; got {len(mv)} bytes")
-    shape = tuple(int(d) for d in np.frombuffer(mv[4:head], dtype=">u4"))
-    dt = IDX_TYPES[code]
-    expected = dt.itemsize * int(np.prod(shape, dtype=np.int64))
-    got = len(mv) - head
+
+
+def _check_payload(got, expected, shape, name):
     if got < expected:
         raise DataError(f"{name}: truncated IDX data: expected {expected} bytes after the header "
                         f"for shape {shape}; got {got}")
     if got > expected:
         raise DataError(f"{name}: IDX size mismatch: expected {expected} bytes after the header "
                         f"for shape {shape}; got {got} ({got - expected} extra)")
+
+
+def parse_idx(data, name="IDX data"):
+    """Decode an IDX byte stream into a read-only array that views ``data``.
+
+    Raises DataError naming ``name`` when the magic is wrong, the header is cut short, or the
+    payload is shorter (truncated) or longer than the dimensions say.
+    """
+    mv = memoryview(data).cast("B")
+    _check_head(mv, name)
+    head = 4 + 4 * mv[3]
+    shape = tuple(int(d) for d in np.frombuffer(mv[4:head], dtype=">u4"))
+    dt = IDX_TYPES[mv[2]]
+    _check_payload(len(mv) - head, dt.itemsize * math.prod(shape), shape, name)
     return np.frombuffer(mv[head:], dtype=dt).reshape(shape)
 
 
-def read_maybe_gz(path):
-    """The bytes of ``path``, gunzipped when it ends in ``.gz``; DataError naming the file when
-    the gzip stream is corrupt or cut short."""
-    path = os.fspath(path)
-    if not path.endswith(".gz"):
-        with open(path, "rb") as f:
-            return f.read()
+# Bound on the data of an IDX file whose expected shape is not known (bytes after the header).
+MAX_IDX_BYTES = 256 << 20
+
+
+def read_idx(source, name, shape=None, gz=None, max_bytes=MAX_IDX_BYTES):
+    """Read an IDX stream from ``source`` (a path, or a binary file object) into an array,
+    gunzipping it when ``gz`` (default: the path ends in ``.gz``), without ever holding more
+    than the data its header declares.
+
+    The header is read first; a header declaring more data than ``shape`` (the data set's known
+    shape, whose elements are bytes) or, when ``shape`` is None, than ``max_bytes`` raises
+    DataError naming ``name`` before the data are read or decompressed. Decompression then
+    stops one byte past the declared size (the extra byte shows a file that is too long).
+    Corrupt gzip data, a bad magic, or a short or long payload raise DataError naming ``name``.
+    """
+    if gz is None:
+        gz = isinstance(source, (str, os.PathLike)) and os.fspath(source).endswith(".gz")
+    raw = open(source, "rb") if isinstance(source, (str, os.PathLike)) else source
     try:
-        with gzip.open(path, "rb") as f:
-            return f.read()
+        f = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+        head = f.read(4)
+        if len(head) == 4 and head[3]:
+            head += f.read(4 * head[3])
+        _check_head(head, name)
+        dims = tuple(int(d) for d in np.frombuffer(head[4:], dtype=">u4"))
+        dt = IDX_TYPES[head[2]]
+        nbytes = dt.itemsize * math.prod(dims)
+        limit = max_bytes if shape is None else math.prod(shape)
+        if nbytes > limit:
+            expected = (f"the {limit} bytes of shape {tuple(shape)} of uint8" if shape is not None
+                        else f"at most {limit} bytes")
+            raise DataError(f"{name}: expected {expected}; got an IDX header declaring shape "
+                            f"{dims} of {dt} ({nbytes} bytes) (refused before reading the data)")
+        body = f.read(nbytes + 1)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise DataError(f"{name}: corrupt or truncated gzip data ({e})") from e
+    finally:
+        if raw is not source:
+            raw.close()
+    if len(body) > nbytes:
+        raise DataError(f"{name}: IDX size mismatch: expected {nbytes} bytes after the header "
+                        f"for shape {dims}; got more (refused without reading the rest)")
+    _check_payload(len(body), nbytes, dims, name)
+    return np.frombuffer(body, dtype=dt, count=nbytes // dt.itemsize).reshape(dims)
+
+
+def read_maybe_gz(path, max_bytes=MAX_IDX_BYTES):
+    """The bytes of ``path``, gunzipped when it ends in ``.gz``, at most ``max_bytes`` of them
+    (DataError beyond); DataError naming the file when the gzip stream is corrupt or cut
+    short."""
+    path = os.fspath(path)
+    try:
+        with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as f:
+            data = f.read(max_bytes + 1)
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
         raise DataError(f"{path}: corrupt or truncated gzip file ({e})") from e
+    if len(data) > max_bytes:
+        raise DataError(f"{path}: expected at most {max_bytes} bytes; got more (refused)")
+    return data
 
 
 def check_sha256(arr, expected, name):

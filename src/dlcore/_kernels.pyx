@@ -53,7 +53,12 @@ def get_max_threads():
 
 
 def set_num_threads(int n):
+    """n >= 1: process-wide thread count; 0: none (follow OpenMP's per-thread setting)."""
     dl_set_num_threads(n)
+
+
+def max_threads_cap():
+    return dl_max_threads_cap()
 
 
 def fork_count():

@@ -12,82 +12,30 @@ bytes than the member holds; the JSON has the expected structure and types; and 
 shapes equal what the named class builds from the named arguments. So a hostile file can make
 ``load`` raise, but not run code or allocate more than the file's own size.
 
-Writes are atomic (:func:`atomic_write`): a temporary file in the target's directory is
-written, flushed and fsynced, renamed over the target with ``os.replace``, and the directory is
-fsynced. A process killed at any moment leaves either the previous file or the complete new one
-(a stale hidden ``.<name>.*.tmp`` may remain beside it).
+Writes are atomic (:func:`dlcore._atomic.atomic_write`): a temporary file in the target's
+directory is written, flushed and fsynced, renamed over the target with ``os.replace``, and the
+directory is fsynced. A process killed at any moment leaves either the previous file or the
+complete new one (a stale hidden ``.<name>.*.tmp`` may remain beside it). A symbolic link is
+followed (its target is replaced); a directory, device, FIFO or socket raises; a replaced file
+keeps its mode (and owner, where permitted).
 """
 import json
 import math
 import numbers
 import os
 import signal
-import tempfile
 import threading
 import zipfile
 
 import numpy as np
 
 from ._arrays import describe
+from ._atomic import atomic_write, fsync_dir as _fsync_dir  # noqa: F401 (re-exported)
 
 FORMAT = "dlcore"
 VERSION = 1
 META = "__dlcore__"
 _MAX_META = 1 << 20  # characters of JSON; real documents are a few kB
-
-
-# ------------------------------------------------------------------------------ atomic write
-def _umask():
-    """The process umask, read without changing it (Linux: /proc), else the usual 022."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-def _fsync_dir(directory):
-    """Make a rename in ``directory`` durable (POSIX; best effort elsewhere)."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, write):
-    """Call ``write(f)`` with a binary file object and make the result appear at ``path``
-    atomically: temporary file in the same directory, flush, fsync, ``os.replace``, fsync of
-    the directory. On any exception (or KeyboardInterrupt) the temporary file is removed and
-    ``path`` is left as it was."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; a saved file is ordinary
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
 
 
 def _write_npz(path, meta, arrays):
@@ -319,6 +267,15 @@ def _int_arg(d, key, who, path, minimum=1):
     return v
 
 
+def _real_arg(d, key, who, path, lo, hi, where="constructor argument"):
+    """d[key]: a finite number in [lo, hi]."""
+    v = _get(d, key, "number", who, path, where)
+    if not (math.isfinite(v) and lo <= v <= hi):
+        _fail(who, path, f"expected {where} {key!r} to be a finite number in [{lo:g}, {hi:g}]; "
+                         f"got {v!r}")
+    return v
+
+
 def _conv_arg(d, key, who, path):
     cp = _get(d, key, dict, who, path, "constructor argument")
     if set(cp) != {"filter_num", "filter_size", "pad", "stride"}:
@@ -372,7 +329,7 @@ def _param_shapes(name, args, who, path):
                    for v in hs):
             _fail(who, path, f"expected hidden_size_list of positive ints; got {hs!r}")
         act = _get(args, "activation", str, who, path, "constructor argument")
-        lam = _get(args, "weight_decay_lambda", "number", who, path, "constructor argument")
+        lam = _real_arg(args, "weight_decay_lambda", who, path, 0.0, math.inf)
         kw.update(input_size=i, hidden_size_list=list(hs), output_size=o, activation=act,
                   weight_decay_lambda=lam)
         sizes = [i] + list(hs) + [o]
@@ -381,7 +338,7 @@ def _param_shapes(name, args, who, path):
             shapes[f"b{k}"] = (sizes[k],)
         if name == "MultiLayerNetExtend":
             kw.update(use_dropout=_get(args, "use_dropout", bool, who, path),
-                      dropout_ration=_get(args, "dropout_ration", "number", who, path),
+                      dropout_ration=_real_arg(args, "dropout_ration", who, path, 0.0, 1.0),
                       use_batchnorm=_get(args, "use_batchnorm", bool, who, path))
             if kw["use_batchnorm"]:
                 for k, h in enumerate(hs, 1):
@@ -484,12 +441,24 @@ def _restore_network(net, meta, reader, prefix, who, path):
     restored_bn = []
     for j, name in enumerate(bn_meta):
         entry = bn_meta[name]
-        momentum = _get(entry, "momentum", "number", who, path)
+        momentum = _real_arg(entry, "momentum", who, path, 0.0, 1.0, f"batch-norm {name}")
         running = _get(entry, "running", bool, who, path)
         rm = rv = None
         if running:
+            # the statistics BatchNormalization keeps: one per feature of gamma, float32 or
+            # float64 (float32 only when the inputs and gamma were float32)
+            want = (np.size(layers[name].gamma),)
+            for stat in ("running_mean", "running_var"):
+                key = f"{prefix}bn/{j}/{stat}"
+                reader.check_array(key, want)
+                if reader.headers[key][1] not in (np.dtype(np.float32), np.dtype(np.float64)):
+                    _fail(who, path, f"expected {stat} of batch-norm {name} as float32 or "
+                                     f"float64; got {reader.headers[key][1]}")
             rm = reader.array(f"{prefix}bn/{j}/running_mean")
             rv = reader.array(f"{prefix}bn/{j}/running_var")
+            if not (np.all(np.isfinite(rm)) and np.all(np.isfinite(rv)) and np.all(rv >= 0)):
+                _fail(who, path, f"expected finite running statistics of batch-norm {name} "
+                                 "(running_var >= 0); got NaN, inf or a negative variance")
         restored_bn.append((layers[name], momentum, rm, rv))
     # everything checked: now write
     for i, key in enumerate(keys):

@@ -13,13 +13,13 @@ Nothing here prints, except a download (which the caller must ask for).
 """
 import dataclasses
 import gzip
+import io
 import itertools
 import json
 import math
 import os
 import struct
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._persist import _fsync_dir
-from ._idx import DataError, DataUnavailableError, check_sha256, parse_idx, read_maybe_gz
+from ._atomic import atomic_write
+from ._npz import read_npz
+from ._idx import DataError, DataUnavailableError, check_sha256, read_idx
 
 KEYS = ("train_img", "train_label", "test_img", "test_label")
 
@@ -156,16 +157,10 @@ class NpzCache:
         if not path.is_file():
             raise Unavailable("not created yet")
         hint = "delete it and load again to rebuild the cache"
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                missing = [k for k in KEYS if k not in npz.files]
-                if missing:
-                    raise DataError(f"{path}: cache lacks the arrays {missing}; {hint}")
-                arrays = {k: npz[k] for k in KEYS}
-        except DataError:
-            raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-            raise DataError(f"{path}: unreadable cache file ({e}); {hint}") from e
+        # each member may declare at most the bytes of its expected uint8 shape
+        bounds = {k: math.prod(spec.files[k].shape) for k in KEYS
+                  if spec.files[k].shape is not None}
+        arrays = read_npz(path, KEYS, DataError, max_bytes=bounds, hint=hint, kind="cache")
         where = {k: f"{path} [{k}]" for k in KEYS}
         try:
             verify(spec, arrays, where)
@@ -179,27 +174,13 @@ class NpzCache:
         a partial one). Returns the path, or None when the directory is not writable (the cache
         is an optimisation: a failure to write it is not an error)."""
         path = self.path(spec)
-        tmp = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{spec.name}-", suffix=".npz.tmp",
-                                       dir=self.directory)
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **{k: np.ascontiguousarray(arrays[k]) for k in KEYS})
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            tmp = None
-            _fsync_dir(self.directory)
+            atomic_write(path, lambda f: np.savez(
+                f, **{k: np.ascontiguousarray(arrays[k]) for k in KEYS}))
             return path
         except OSError:
             return None
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
 
 
 def cache_from(cache, caller):
@@ -250,7 +231,7 @@ class IdxDirSource:
         arrays, where = {}, {}
         for k in KEYS:
             where[k] = str(found[k])
-            arrays[k] = parse_idx(read_maybe_gz(found[k]), where[k])
+            arrays[k] = read_idx(found[k], where[k], spec.files[k].shape)
         return arrays, where
 
 
@@ -316,7 +297,7 @@ class ZarrZipSource:
                 for k in KEYS:
                     name = spec.files[k].zarr_name
                     where[k] = f"{zpath}::{name}"
-                    arrays[k] = _zarr_read(zf, name, where[k], numcodecs)
+                    arrays[k] = _zarr_read(zf, name, where[k], numcodecs, spec.files[k].shape)
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
             raise DataError(f"{zpath}: corrupt zarr zip ({e})") from e
         return arrays, where
@@ -336,8 +317,9 @@ def _zarr_json(zf, key, label):
     return meta
 
 
-def _zarr_read(zf, name, label, numcodecs):
-    """Decode the zarr v3 array ``name`` of an open zip into a numpy array."""
+def _zarr_read(zf, name, label, numcodecs, expected_shape=None):
+    """Decode the zarr v3 array ``name`` of an open zip into a numpy array; a declared shape
+    other than ``expected_shape`` (when given) is refused before anything is allocated."""
     meta = _zarr_json(zf, f"{name}/zarr.json", label)
     try:
         if meta.get("zarr_format") != 3 or meta.get("node_type") != "array":
@@ -347,6 +329,9 @@ def _zarr_read(zf, name, label, numcodecs):
         if dtype is None:
             raise DataError(f"{label}: unsupported data_type {meta['data_type']!r}")
         shape = tuple(int(s) for s in meta["shape"])
+        if expected_shape is not None and shape != tuple(expected_shape):
+            raise DataError(f"{label}: expected shape {tuple(expected_shape)}; got a zarr.json "
+                            f"declaring shape {shape} (refused before reading the chunks)")
         grid = meta["chunk_grid"]
         if grid.get("name") != "regular":
             raise DataError(f"{label}: unsupported chunk grid {grid.get('name')!r}")
@@ -368,6 +353,9 @@ def _zarr_read(zf, name, label, numcodecs):
         endian = (codecs[0].get("configuration") or {}).get("endian", "little")
         dtype = dtype.newbyteorder("<" if endian == "little" else ">")
         chunk_bytes = dtype.itemsize * math.prod(chunks)
+        if chunk_bytes > max(dtype.itemsize * math.prod(shape), 1 << 20):
+            raise DataError(f"{label}: expected chunks no larger than the array; got chunk shape "
+                            f"{chunks} for shape {shape}")
         if len(codecs) > 2:
             raise DataError(f"{label}: expected at most one compressor after 'bytes'; got "
                             f"{[c.get('name') for c in codecs]}")
@@ -421,9 +409,15 @@ def _zarr_decoder(codec, label, numcodecs, expected_nbytes):
         return decode_blosc
     if name == "zstd":
         zstd = numcodecs.Zstd()
-        return zstd.decode
+
+        def decode_zstd(buf):  # into a buffer of the chunk's size: never the frame's claim
+            return zstd.decode(buf, out=bytearray(expected_nbytes))
+        return decode_zstd
     if name == "gzip":
-        return gzip.decompress
+        def decode_gzip(buf):
+            with gzip.GzipFile(fileobj=io.BytesIO(buf)) as f:
+                return f.read(expected_nbytes + 1)
+        return decode_gzip
     raise DataError(f"{label}: unsupported zarr codec {name!r} (supported: bytes, blosc, zstd, "
                     f"gzip)")
 
@@ -432,6 +426,22 @@ def _zarr_decoder(codec, label, numcodecs, expected_nbytes):
 # download (opt-in)
 
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
+class _CappedReader:
+    """A binary stream that raises DataError once more than ``limit`` bytes were read."""
+
+    def __init__(self, raw, limit, name):
+        self.raw, self.limit, self.name, self.count = raw, limit, name, 0
+
+    def read(self, n=-1):
+        want = self.limit + 1 - self.count if n is None or n < 0 else min(
+            n, self.limit + 1 - self.count)
+        data = self.raw.read(max(want, 0)) if want > 0 else b""
+        self.count += len(data)
+        if self.count > self.limit:
+            raise DataError(f"{self.name}: larger than {self.limit} bytes; refused")
+        return data
 
 
 class DownloadSource:
@@ -458,18 +468,13 @@ class DownloadSource:
             req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    data = resp.read(self.max_bytes + 1)
+                    # streamed: at most max_bytes are read, and the IDX reader decompresses
+                    # at most the data set's known size
+                    arrays[k] = read_idx(_CappedReader(resp, self.max_bytes, url), url,
+                                         spec.files[k].shape, gz=fname.endswith(".gz"))
             except (urllib.error.URLError, OSError) as e:
                 raise Unavailable(f"{url}: {e}") from e
-            if len(data) > self.max_bytes:
-                raise DataError(f"{url}: larger than {self.max_bytes} bytes; refused")
-            if fname.endswith(".gz"):
-                try:
-                    data = gzip.decompress(data)
-                except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-                    raise DataError(f"{url}: corrupt or truncated gzip data ({e})") from e
             where[k] = url
-            arrays[k] = parse_idx(data, url)
         print(f"dlcore: downloaded {spec.title}", file=stream, flush=True)
         return arrays, where
 

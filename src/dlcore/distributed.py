@@ -84,6 +84,37 @@ def _launcher_size():
     return None
 
 
+def _check_pmi():
+    """DistributedError when the PMI variables of an MPI launcher are left over from another
+    process (a shell that exported them, a child of an MPI job): MPICH's MPI_Init would abort
+    the process when it cannot reach the launcher. PMI_FD must be an open socket of this
+    process; PMI_PORT (when PMI_FD is not set) must be host:port and accept a connection."""
+    import socket
+    import stat
+    fd = os.environ.get("PMI_FD")
+    port = os.environ.get("PMI_PORT")
+    stale = None
+    if fd is not None:
+        try:
+            ok = stat.S_ISSOCK(os.fstat(int(fd)).st_mode)
+        except (ValueError, OSError):
+            ok = False
+        if not ok:
+            stale = f"PMI_FD={fd!r} is not an open socket of this process"
+    elif port is not None:
+        host, _, num = port.rpartition(":")
+        try:
+            with socket.create_connection((host, int(num)), timeout=2.0):
+                pass
+        except (ValueError, OSError) as e:
+            stale = f"PMI_PORT={port!r} does not accept a connection ({e})"
+    if stale:
+        raise DistributedError(
+            f"dlcore.distributed: expected to run under the MPI launcher named by the "
+            f"environment; got {stale}. It looks left over from another process: unset "
+            f"PMI_FD, PMI_PORT, PMI_RANK and PMI_SIZE, or start the program with mpiexec.")
+
+
 _world = None
 
 
@@ -97,6 +128,7 @@ def communicator():
         return _world
     if not launched():
         return None
+    _check_pmi()
     try:
         from mpi4py import MPI
     except ImportError as e:

@@ -28,6 +28,22 @@ def _check_dicts(params, grads, who):
                             f"{describe(d)}")
 
 
+def _check_state_aliasing(who, key, p, g, **states):
+    """ValueError when a state array shares memory with the parameter, its gradient or another
+    state array of the same key (``m[k] is v[k]``, ``h[k] is p``): the book's in-place
+    statements then depend on their order, and a fused kernel would give other values."""
+    arrays = [(f"params[{key!r}]", p), (f"grads[{key!r}]", g)]
+    arrays += [(f"{name}[{key!r}]", a) for name, a in states.items()]
+    for i, (sname, s) in enumerate(arrays[2:], 2):
+        if not isinstance(s, np.ndarray):
+            continue
+        for oname, o in arrays[:i]:
+            if isinstance(o, np.ndarray) and np.may_share_memory(s, o):
+                raise ValueError(f"{who}: expected optimizer state {sname} to share no memory "
+                                 f"with the parameter, its gradient or other state; got "
+                                 f"{sname} sharing memory with {oname}")
+
+
 def _kernel_views(who, p, g, *state):
     """Flat C-order views of a parameter, its gradient and state arrays when a kernel can
     update them in place, else None. Fortran-ordered parameters (the book's ch03 weights) are
@@ -219,6 +235,7 @@ class Nesterov:
             self.v = _zeros_state(params)
         mu, lr = self.momentum, self.lr
         for key in params.keys():
+            _check_state_aliasing("Nesterov.update", key, params[key], grads[key], v=self.v[key])
             views = _kernel_views("Nesterov.update", params[key], grads[key], self.v[key])
             if views is not None:
                 _K.nesterov_update(views[0], views[2], views[1], lr, mu)
@@ -260,6 +277,7 @@ class AdaGrad:
         if self.h is None:
             self.h = _zeros_state(params)
         for key in params.keys():
+            _check_state_aliasing("AdaGrad.update", key, params[key], grads[key], h=self.h[key])
             views = _kernel_views("AdaGrad.update", params[key], grads[key], self.h[key])
             if views is not None:
                 _K.adagrad_update(views[0], views[2], views[1], self.lr, 1e-7)
@@ -301,6 +319,7 @@ class RMSprop:
             self.h = _zeros_state(params)
         rho = self.decay_rate
         for key in params.keys():
+            _check_state_aliasing("RMSprop.update", key, params[key], grads[key], h=self.h[key])
             views = _kernel_views("RMSprop.update", params[key], grads[key], self.h[key])
             if views is not None:
                 _K.rmsprop_update(views[0], views[2], views[1], self.lr, rho, 1e-7)
@@ -364,6 +383,8 @@ class Adam:
         lr_t = self._next_lr_t()
         b1, b2 = self.beta1, self.beta2
         for key in params.keys():
+            _check_state_aliasing("Adam.update", key, params[key], grads[key], m=self.m[key],
+                                  v=self.v[key])
             views = _kernel_views("Adam.update", params[key], grads[key], self.m[key],
                                   self.v[key])
             if views is not None:

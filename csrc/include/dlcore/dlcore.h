@@ -50,8 +50,16 @@ const char *dl_blas_core(void);      /* the BLAS's kernel name (e.g. "Haswell"),
 int dl_gemm_own(void);
 void dl_set_gemm_own(int own);
 int dl_openmp_enabled(void);         /* 1 when compiled with OpenMP */
-int dl_get_max_threads(void);        /* the team size the next kernel would use */
-void dl_set_num_threads(int n);      /* n >= 1; no-op without OpenMP */
+/* The team size the next kernel called from this thread would use: the count set with
+ * dl_set_num_threads (process-wide), or, when none is set, this thread's OpenMP ICV
+ * (OMP_NUM_THREADS, omp_set_num_threads); a thread whose ICV was changed from the process's
+ * OpenMP default gets the smaller of that and the set count. At most dl_max_threads_cap(). */
+int dl_get_max_threads(void);
+/* n >= 1: the thread count of every later kernel call, from any thread (capped at
+ * dl_max_threads_cap()); n == 0: none set, follow OpenMP again. No-op without OpenMP. */
+void dl_set_num_threads(int n);
+/* The most threads dlcore forks: 4 per processor, at least 64. */
+int dl_max_threads_cap(void);
 /* OpenMP parallel regions dlcore's kernels have opened since the library loaded (diagnostics:
  * a workload whose count does not move runs the same serial code on any thread count). */
 long long dl_fork_count(void);
