@@ -77,7 +77,7 @@ import numpy as np
 
 from .optimizer import *  # noqa: F401,F403  (the book's star-import surface: np, optimizers)
 from . import optimizer as _optimizer
-from . import _persist
+from . import _checkpoint
 
 
 def _check_arguments(x_train, t_train, x_test, t_test, epochs, batch_size, eval_num):
@@ -535,14 +535,14 @@ class Trainer:
         if path is None:
             raise ValueError("Trainer.save_checkpoint: expected a path (or a trainer built "
                              "with checkpoint_dir); got None")
-        _persist.save_trainer(self, path)
+        _checkpoint.save_trainer(self, path)
         return path
 
     def resume(self, path):
         """Restore a checkpoint written by :meth:`save_checkpoint` into this trainer (its
         network and optimizer are updated in place, numpy's global RNG state is restored);
         the next ``train()`` runs the iterations from ``current_iter`` to ``max_iter``."""
-        _persist.resume_trainer(self, path)
+        _checkpoint.resume_trainer(self, path)
         self._resume_iter = self.current_iter
 
     def train(self):
@@ -562,7 +562,7 @@ class Trainer:
         start, self._resume_iter = self._resume_iter, 0
         ckpt = self.checkpoint_dir is not None and self._rank == 0
         every = max(1, round(self.checkpoint_every * self.iter_per_epoch))
-        with _one_blas_thread(), _persist.DeferredInterrupt(ckpt) as interrupt:
+        with _one_blas_thread(), _checkpoint.DeferredInterrupt(ckpt) as interrupt:
             if self.progress:
                 self._bar = _make_bar(self.max_iter - start)
             try:
