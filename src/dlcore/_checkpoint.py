@@ -10,8 +10,8 @@ import threading
 
 import numpy as np
 
-from ._persist import (FORMAT, VERSION, _Reader, _fail, _get, _is_optimizer, _json_number,
-                       _network_args, _network_payload, _optimizer_payload, _optimizer_state,
+from . import _nets
+from ._persist import (FORMAT, VERSION, _Reader, _fail, _get, _is_optimizer, _network_args, _network_payload, _optimizer_payload, _optimizer_state,
                        _restore_network, _restore_optimizer, _write_npz)
 
 
@@ -62,7 +62,7 @@ def save_trainer(trainer, path):
              "current_epoch": int(trainer.current_epoch),
              "train_size": int(trainer.train_size), "batch_size": int(trainer.batch_size),
              "iter_per_epoch": float(trainer.iter_per_epoch),
-             "epochs": _json_number(trainer.epochs, "epochs"),
+             "epochs": _nets.json_number(trainer.epochs, "epochs"),
              "evaluate_sample_num_per_epoch": trainer.evaluate_sample_num_per_epoch,
              "data": {k: _data_desc(getattr(trainer, k))
                       for k in ("x_train", "t_train", "x_test", "t_test")},

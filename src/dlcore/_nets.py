@@ -7,6 +7,7 @@ networks hold float32 parameters and convert their inputs so that every layer co
 float32.
 """
 import math
+import numbers
 
 import numpy as np
 
@@ -24,6 +25,20 @@ def net_dtype(dtype, who):
     if dt not in (F32, F64):
         raise ValueError(f"{who}: expected dtype=np.float64 or np.float32; got {dtype!r}")
     return dt
+
+
+def json_number(v, what):
+    """v as a JSON number (int or float) for dlcore.save; TypeError for anything else."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"dlcore.save: expected a number for {what}; got {describe(v)}")
+    return int(v) if isinstance(v, numbers.Integral) else float(v)
+
+
+def conv_param_of(layer):
+    """The conv_param dict of a Convolution layer, read from the layer."""
+    FN, _, fs, _ = layer.W.shape
+    return {"filter_num": int(FN), "filter_size": int(fs), "pad": int(layer.pad),
+            "stride": int(layer.stride)}
 
 
 def weight_decay_loss(lam, weights):

@@ -21,13 +21,13 @@ keeps its mode (and owner, where permitted).
 """
 import json
 import math
-import numbers
 import os
 import zipfile
 
 import numpy as np
 
 from ._arrays import describe
+from . import _nets
 from ._atomic import atomic_write, fsync_dir as _fsync_dir  # noqa: F401 (re-exported)
 
 FORMAT = "dlcore"
@@ -189,21 +189,9 @@ def _network_classes():
                                      SimpleConvNet, DeepConvNet)}
 
 
-def _json_number(v, what):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-        raise TypeError(f"dlcore.save: expected a number for {what}; got {describe(v)}")
-    return int(v) if isinstance(v, numbers.Integral) else float(v)
-
-
-def _conv_param_of(layer):
-    FN, _, fs, _ = layer.W.shape
-    return {"filter_num": int(FN), "filter_size": int(fs), "pad": int(layer.pad),
-            "stride": int(layer.stride)}
-
-
 def _network_args(net):
-    """(class name, constructor arguments) that rebuild ``net``'s structure, read from the
-    network (its attributes, layer types and parameter shapes)."""
+    """(class name, constructor arguments) that rebuild ``net``'s structure, as the network
+    describes itself (``_constructor_args``), checked against its parameters' shapes."""
     classes = _network_classes()
     name = type(net).__name__
     if classes.get(name) is not type(net):
@@ -216,37 +204,7 @@ def _network_args(net):
         raise ValueError(f"dlcore.save: expected every parameter of this {name} to be a "
                          f"{np.dtype(net.dtype)} array (the network's dtype); got "
                          f"{', '.join(f'{k}: {describe(p[k])}' for k in bad)}")
-    if name == "TwoLayerNet":
-        args = {"input_size": int(p["W1"].shape[0]), "hidden_size": int(p["W1"].shape[1]),
-                "output_size": int(p["W2"].shape[1])}
-    elif name in ("MultiLayerNet", "MultiLayerNetExtend"):
-        act = "relu"
-        if net.hidden_layer_num:
-            act = type(net.layers["Activation_function1"]).__name__.lower()
-        args = {"input_size": int(net.input_size),
-                "hidden_size_list": [int(h) for h in net.hidden_size_list],
-                "output_size": int(net.output_size), "activation": act,
-                "weight_decay_lambda": _json_number(net.weight_decay_lambda,
-                                                    "weight_decay_lambda")}
-        if name == "MultiLayerNetExtend":
-            ratio = 0.5
-            if net.use_dropout and net.hidden_layer_num:
-                ratio = _json_number(net.layers["Dropout1"].dropout_ratio, "dropout_ration")
-            args.update(use_dropout=bool(net.use_dropout), dropout_ration=ratio,
-                        use_batchnorm=bool(net.use_batchnorm))
-    elif name == "SimpleConvNet":
-        cp = _conv_param_of(net.layers["Conv1"])
-        FN, C = p["W1"].shape[:2]
-        q = math.isqrt(p["W2"].shape[0] // FN)  # pooled size: W2 has FN*q*q rows
-        H = (2 * q - 1) * cp["stride"] + cp["filter_size"] - 2 * cp["pad"]
-        args = {"input_dim": [int(C), H, H], "conv_param": cp,
-                "hidden_size": int(p["W2"].shape[1]), "output_size": int(p["W3"].shape[1])}
-    else:  # DeepConvNet
-        from .deep_convnet import _PARAM_LAYER_INDICES
-        args = {"input_dim": [int(p["W1"].shape[1]), 28, 28]}
-        for i, idx in enumerate(_PARAM_LAYER_INDICES[:6]):
-            args[f"conv_param_{i + 1}"] = _conv_param_of(net.layers[idx])
-        args.update(hidden_size=int(p["W7"].shape[1]), output_size=int(p["W8"].shape[1]))
+    args = net._constructor_args()
     args["dtype"] = np.dtype(net.dtype).name
     _, shapes = _param_shapes(name, json.loads(json.dumps(args)), "dlcore.save", "<network>")
     got = {k: tuple(np.shape(v)) for k, v in p.items()}
@@ -313,12 +271,10 @@ def _param_shapes(name, args, who, path):
     if dtype not in ("float32", "float64"):
         _fail(who, path, f"expected dtype 'float32' or 'float64'; got {dtype!r}")
     kw = {"dtype": np.dtype(dtype)}
-    shapes = {}
     if name == "TwoLayerNet":
         i, h, o = (_int_arg(args, k, who, path) for k in ("input_size", "hidden_size",
                                                             "output_size"))
         kw.update(input_size=i, hidden_size=h, output_size=o)
-        shapes = {"W1": (i, h), "b1": (h,), "W2": (h, o), "b2": (o,)}
     elif name in ("MultiLayerNet", "MultiLayerNetExtend"):
         i = _int_arg(args, "input_size", who, path)
         o = _int_arg(args, "output_size", who, path)
@@ -330,18 +286,10 @@ def _param_shapes(name, args, who, path):
         lam = _real_arg(args, "weight_decay_lambda", who, path, 0.0, math.inf)
         kw.update(input_size=i, hidden_size_list=list(hs), output_size=o, activation=act,
                   weight_decay_lambda=lam)
-        sizes = [i] + list(hs) + [o]
-        for k in range(1, len(sizes)):
-            shapes[f"W{k}"] = (sizes[k - 1], sizes[k])
-            shapes[f"b{k}"] = (sizes[k],)
         if name == "MultiLayerNetExtend":
             kw.update(use_dropout=_get(args, "use_dropout", bool, who, path),
                       dropout_ration=_real_arg(args, "dropout_ration", who, path, 0.0, 1.0),
                       use_batchnorm=_get(args, "use_batchnorm", bool, who, path))
-            if kw["use_batchnorm"]:
-                for k, h in enumerate(hs, 1):
-                    shapes[f"gamma{k}"] = (h,)
-                    shapes[f"beta{k}"] = (h,)
     elif name == "SimpleConvNet":
         dim = _get(args, "input_dim", list, who, path, "constructor argument")
         if len(dim) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
@@ -351,28 +299,17 @@ def _param_shapes(name, args, who, path):
         hid = _int_arg(args, "hidden_size", who, path)
         out = _int_arg(args, "output_size", who, path)
         kw.update(input_dim=tuple(dim), conv_param=cp, hidden_size=hid, output_size=out)
-        FN, fs = cp["filter_num"], cp["filter_size"]
-        co = (dim[1] - fs + 2 * cp["pad"]) / cp["stride"] + 1
-        shapes = {"W1": (FN, dim[0], fs, fs), "b1": (FN,),
-                  "W2": (int(FN * (co / 2) * (co / 2)), hid), "b2": (hid,),
-                  "W3": (hid, out), "b3": (out,)}
     else:  # DeepConvNet
         dim = _get(args, "input_dim", list, who, path, "constructor argument")
         if len(dim) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
                                     and 1 <= v <= 2**40 for v in dim):
             _fail(who, path, f"expected input_dim of 3 positive ints; got {dim!r}")
         kw["input_dim"] = tuple(dim)
-        pre = dim[0]
         for i in range(1, 7):
-            cp = _conv_arg(args, f"conv_param_{i}", who, path)
-            kw[f"conv_param_{i}"] = cp
-            shapes[f"W{i}"] = (cp["filter_num"], pre, cp["filter_size"], cp["filter_size"])
-            shapes[f"b{i}"] = (cp["filter_num"],)
-            pre = cp["filter_num"]
-        hid = _int_arg(args, "hidden_size", who, path)
-        out = _int_arg(args, "output_size", who, path)
-        kw.update(hidden_size=hid, output_size=out)
-        shapes.update(W7=(64 * 4 * 4, hid), b7=(hid,), W8=(hid, out), b8=(out,))
+            kw[f"conv_param_{i}"] = _conv_arg(args, f"conv_param_{i}", who, path)
+        kw.update(hidden_size=_int_arg(args, "hidden_size", who, path),
+                  output_size=_int_arg(args, "output_size", who, path))
+    shapes = _network_classes()[name]._param_shapes(kw)
     return kw, shapes
 
 
@@ -407,7 +344,7 @@ def _network_payload(net, prefix, who):
         arrays[f"{prefix}params/{i}"] = val
     bn = {}
     for j, (name, layer) in enumerate(_bn_layers(net)):
-        entry = {"momentum": _json_number(layer.momentum, f"{name}.momentum"), "running": False}
+        entry = {"momentum": _nets.json_number(layer.momentum, f"{name}.momentum"), "running": False}
         if layer.running_mean is not None and layer.running_var is not None:
             entry["running"] = True
             arrays[f"{prefix}bn/{j}/running_mean"] = np.asarray(layer.running_mean)
@@ -488,7 +425,7 @@ def _is_optimizer(obj):
 def _optimizer_payload(opt, prefix, who):
     name = type(opt).__name__
     meta = {"class": name,
-            "hyper": {h: _json_number(getattr(opt, h), h) for h in _OPT_HYPER[name]},
+            "hyper": {h: _nets.json_number(getattr(opt, h), h) for h in _OPT_HYPER[name]},
             "state": {}}
     if name == "Adam":
         meta["iter"] = int(opt.iter)

@@ -72,6 +72,7 @@ class DeepConvNet:
                                   64 * 3 * 3, 64 * 4 * 4, hidden_size])
         weight_init_scales = np.sqrt(2.0 / pre_node_nums)
 
+        self.input_dim = tuple(int(v) for v in input_dim)  # (dlcore.save)
         self.params = {}
         pre_channel_num = input_dim[0]
         for idx, conv_param in enumerate(conv_params):
@@ -115,6 +116,30 @@ class DeepConvNet:
         self.layers.append(Dropout(0.5))
 
         self.last_layer = SoftmaxWithLoss()
+
+    # ------------------------------------------------------------------ self-description
+    # dlcore.save stores _constructor_args(); dlcore.load checks a file's parameters against
+    # _param_shapes(kw) of the arguments it names before building anything.
+    def _constructor_args(self):
+        p = self.params
+        args = {"input_dim": list(self.input_dim)}
+        for i, idx in enumerate(_PARAM_LAYER_INDICES[:6]):
+            args[f"conv_param_{i + 1}"] = _nets.conv_param_of(self.layers[idx])
+        args.update(hidden_size=int(p["W7"].shape[1]), output_size=int(p["W8"].shape[1]))
+        return args
+
+    @staticmethod
+    def _param_shapes(kw):
+        shapes, pre = {}, kw["input_dim"][0]
+        for i in range(1, 7):
+            cp = kw[f"conv_param_{i}"]
+            shapes[f"W{i}"] = (cp["filter_num"], pre, cp["filter_size"], cp["filter_size"])
+            shapes[f"b{i}"] = (cp["filter_num"],)
+            pre = cp["filter_num"]
+        hid, out = kw["hidden_size"], kw["output_size"]
+        # the book's layer 7 takes 64 * 4 * 4 features (28 x 28 input, three 2 x 2 pools)
+        shapes.update(W7=(64 * 4 * 4, hid), b7=(hid,), W8=(hid, out), b8=(out,))
+        return shapes
 
     def predict(self, x, train_flg=False):
         """Raw class scores for x of shape (N, C, 28, 28)."""

@@ -139,6 +139,28 @@ class MultiLayerNet:
     def __init_weight(self, weight_init_std):
         _init_weights(self, weight_init_std)
 
+    # ------------------------------------------------------------------ self-description
+    # dlcore.save stores _constructor_args(); dlcore.load checks a file's parameters against
+    # _param_shapes(kw) of the arguments it names before building anything.
+    def _constructor_args(self):
+        act = "relu"
+        if self.hidden_layer_num:
+            act = type(self.layers["Activation_function1"]).__name__.lower()
+        return {"input_size": int(self.input_size),
+                "hidden_size_list": [int(h) for h in self.hidden_size_list],
+                "output_size": int(self.output_size), "activation": act,
+                "weight_decay_lambda": _nets.json_number(self.weight_decay_lambda,
+                                                         "weight_decay_lambda")}
+
+    @staticmethod
+    def _param_shapes(kw):
+        sizes = [kw["input_size"]] + list(kw["hidden_size_list"]) + [kw["output_size"]]
+        shapes = {}
+        for k in range(1, len(sizes)):
+            shapes[f"W{k}"] = (sizes[k - 1], sizes[k])
+            shapes[f"b{k}"] = (sizes[k],)
+        return shapes
+
     def predict(self, x):
         """Raw class scores (no softmax)."""
         x = _nets.as_input(x, self.dtype)

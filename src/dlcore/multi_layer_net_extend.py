@@ -17,7 +17,7 @@ import numpy as np
 from .layers import *  # noqa: F401,F403  (the book's star-import surface)
 from .layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 from .gradient import numerical_gradient
-from .multi_layer_net import (_accuracy, _activation_class, _check_sizes, _init_weights,
+from .multi_layer_net import (MultiLayerNet, _accuracy, _activation_class, _check_sizes, _init_weights,
                               _weight_decay)
 from . import _nets
 
@@ -85,6 +85,27 @@ class MultiLayerNetExtend:
 
     def __init_weight(self, weight_init_std):
         _init_weights(self, weight_init_std)
+
+    # ------------------------------------------------------------------ self-description
+    # dlcore.save stores _constructor_args(); dlcore.load checks a file's parameters against
+    # _param_shapes(kw) of the arguments it names before building anything.
+    def _constructor_args(self):
+        args = MultiLayerNet._constructor_args(self)
+        ratio = 0.5
+        if self.use_dropout and self.hidden_layer_num:
+            ratio = _nets.json_number(self.layers["Dropout1"].dropout_ratio, "dropout_ration")
+        args.update(use_dropout=bool(self.use_dropout), dropout_ration=ratio,
+                    use_batchnorm=bool(self.use_batchnorm))
+        return args
+
+    @staticmethod
+    def _param_shapes(kw):
+        shapes = MultiLayerNet._param_shapes(kw)
+        if kw["use_batchnorm"]:
+            for k, h in enumerate(kw["hidden_size_list"], 1):
+                shapes[f"gamma{k}"] = (h,)
+                shapes[f"beta{k}"] = (h,)
+        return shapes
 
     def predict(self, x, train_flg=False):
         """Raw class scores; ``train_flg`` goes to the Dropout/BatchNorm layers."""

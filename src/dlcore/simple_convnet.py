@@ -99,6 +99,7 @@ class SimpleConvNet:
         self.params['W3'] = _nets.draw(weight_init_std, (hidden_size, output_size), dt)
         self.params['b3'] = _nets.zeros(output_size, dt)
 
+        self.input_dim = tuple(int(v) for v in input_dim)  # (dlcore.save)
         self.layers = OrderedDict()
         self.layers['Conv1'] = Convolution(self.params['W1'], self.params['b1'],
                                            conv_param['stride'], conv_param['pad'])
@@ -109,6 +110,25 @@ class SimpleConvNet:
         self.layers['Affine2'] = Affine(self.params['W3'], self.params['b3'])
 
         self.last_layer = SoftmaxWithLoss()
+
+    # ------------------------------------------------------------------ self-description
+    # dlcore.save stores _constructor_args(); dlcore.load checks a file's parameters against
+    # _param_shapes(kw) of the arguments it names before building anything.
+    def _constructor_args(self):
+        p = self.params
+        return {"input_dim": list(self.input_dim),
+                "conv_param": _nets.conv_param_of(self.layers["Conv1"]),
+                "hidden_size": int(p["W2"].shape[1]), "output_size": int(p["W3"].shape[1])}
+
+    @staticmethod
+    def _param_shapes(kw):
+        dim, cp = kw["input_dim"], kw["conv_param"]
+        FN, fs = cp["filter_num"], cp["filter_size"]
+        co = (dim[1] - fs + 2 * cp["pad"]) / cp["stride"] + 1  # the book's float formula
+        hid, out = kw["hidden_size"], kw["output_size"]
+        return {"W1": (FN, dim[0], fs, fs), "b1": (FN,),
+                "W2": (int(FN * (co / 2) * (co / 2)), hid), "b2": (hid,),
+                "W3": (hid, out), "b3": (out,)}
 
     def predict(self, x):
         """Raw class scores for x of shape (N, C, H, W)."""

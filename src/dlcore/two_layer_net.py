@@ -65,6 +65,19 @@ class TwoLayerNet:
         self.layers['Affine2'] = Affine(self.params['W2'], self.params['b2'])
         self.lastLayer = SoftmaxWithLoss()
 
+    # ------------------------------------------------------------------ self-description
+    # dlcore.save stores _constructor_args(); dlcore.load checks a file's parameters against
+    # _param_shapes(kw) of the arguments it names before building anything.
+    def _constructor_args(self):
+        p = self.params
+        return {"input_size": int(p["W1"].shape[0]), "hidden_size": int(p["W1"].shape[1]),
+                "output_size": int(p["W2"].shape[1])}
+
+    @staticmethod
+    def _param_shapes(kw):
+        i, h, o = kw["input_size"], kw["hidden_size"], kw["output_size"]
+        return {"W1": (i, h), "b1": (h,), "W2": (h, o), "b2": (o,)}
+
     def predict(self, x):
         """Raw class scores (no softmax), shape (N, output_size)."""
         x = _nets.as_input(x, self.dtype)
