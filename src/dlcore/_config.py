@@ -7,7 +7,19 @@ from . import _kernels
 
 
 def get_num_threads():
-    """Number of OpenMP threads dlcore's kernels use (honours ``OMP_NUM_THREADS``)."""
+    """Number of OpenMP threads dlcore's kernels use (honours ``OMP_NUM_THREADS``).
+
+    Returns
+    -------
+    int
+        The OpenMP thread count of the next parallel region.
+
+    Examples
+    --------
+    >>> with dlcore.threads(2):
+    ...     dlcore.get_num_threads()
+    2
+    """
     return _kernels.get_max_threads()
 
 
@@ -16,6 +28,24 @@ def set_num_threads(n):
 
     Results do not depend on it: the kernels cut their work into blocks that depend only on
     the shapes, and add partial sums in a fixed order.
+
+    Parameters
+    ----------
+    n : int
+        At least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is below 1.
+
+    Examples
+    --------
+    >>> before = dlcore.get_num_threads()
+    >>> dlcore.set_num_threads(1)
+    >>> dlcore.get_num_threads()
+    1
+    >>> dlcore.set_num_threads(before)
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: expected a positive int; got {type(n).__name__}")
@@ -28,6 +58,13 @@ def set_num_threads(n):
 def threads(n):
     """Context manager: run the enclosed code with ``n`` dlcore threads, then restore.
 
+    Parameters
+    ----------
+    n : int
+        The thread count inside the ``with`` block.
+
+    Examples
+    --------
     >>> import dlcore
     >>> with dlcore.threads(1):
     ...     dlcore.get_num_threads()
@@ -42,7 +79,19 @@ def threads(n):
 
 
 def config():
-    """The build and run-time configuration as a dict (what :func:`show_config` prints)."""
+    """The build and run-time configuration as a dict (what :func:`show_config` prints).
+
+    Returns
+    -------
+    dict
+        Keys include ``version``, ``openmp``, ``threads``, ``blas`` and ``kernel_path``.
+
+    Examples
+    --------
+    >>> cfg = dlcore.config()
+    >>> cfg["version"] == dlcore.__version__
+    True
+    """
     return {
         "version": _kernels.version(),
         "python": platform.python_version(),
@@ -58,7 +107,17 @@ def config():
 
 
 def show_config():
-    """Print version, OpenMP status, thread count, BLAS backend and core, kernel path."""
+    """Print version, OpenMP status, thread count, BLAS backend and core, kernel path.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> dlcore.show_config()  # doctest: +ELLIPSIS
+    dlcore ...
+    """
     c = config()
     print(f"dlcore {c['version']} (Python {c['python']}, {c['machine']})")
     print(f"  OpenMP:       {'on' if c['openmp'] else 'off'}, {c['threads']} thread(s)")
