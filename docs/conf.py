@@ -29,7 +29,7 @@ extensions = [
 # Pages: MyST markdown (.md); tutorials are MyST notebooks (.md with a jupytext header),
 # executed by myst-nb at build time.
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints", "README.md", "**/_*.md"]
 root_doc = "index"
 
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist"]
