@@ -24,6 +24,9 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "myst_nb",
+    # copies MathJax 3 into _static/mathjax and points mathjax_path there: formulas render
+    # from file:// and offline, where the default would load MathJax from a CDN
+    "sphinx-mathjax-offline",
 ]
 
 # Pages: MyST markdown (.md); tutorials are MyST notebooks (.md with a jupytext header),
@@ -37,14 +40,14 @@ myst_heading_anchors = 3
 
 # Every tutorial runs at each build; one that raises fails the build (-W turns the
 # execution warning into an error). The timeout is per cell.
-nb_execution_mode = "force"
+nb_execution_mode = os.environ.get("DLCORE_DOCS_EXECUTE", "force")   # "off": a quick draft
 nb_execution_timeout = 300
 nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 nb_merge_streams = True
 
 autodoc_member_order = "bysource"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
@@ -58,5 +61,3 @@ html_title = f"dlcore {release}"
 html_static_path = ["_static"]
 html_last_updated_fmt = None
 html_show_sourcelink = False
-# MathJax is loaded only by pages with math (the optimizer reference). Offline, the formulas
-# are shown as their TeX source.
