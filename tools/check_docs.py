@@ -7,7 +7,7 @@
 and every ``#fragment`` an ``id`` in the target page. Links with a scheme (http, https,
 mailto, ...) are not followed: the machines that build the site have no network.
 
-``browser``: opens each PAGE (default: the index, one API page and one tutorial) in headless
+``browser``: opens each PAGE (default: the index, an API page, the tutorials) in headless
 Chromium (Debian's ``chromium``) from ``file://``, and fails when the browser's console
 reports an uncaught JavaScript error or a local file that fails to load, or when an ``<img>``
 of the rendered page has no file behind it or the page has no figure where one is expected.
@@ -28,8 +28,15 @@ from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HTML = ROOT / "docs" / "_build" / "html"
-# page -> minimum number of figures (<img> under _images/) it must show
-DEFAULT_PAGES = {"index.html": 0, "api/optimizer.html": 0, "tutorials/convnet.html": 1}
+# page -> minimum number of figures (<img> under _images/) it must show: the index, an API
+# page (with formulas), every tutorial and the performance page
+DEFAULT_PAGES = {"index.html": 0, "api/optimizer.html": 0, "tutorials/convnet.html": 1,
+                 "tutorials/backprop.html": 2, "tutorials/optimizers.html": 2,
+                 "tutorials/weight_init.html": 1, "tutorials/batchnorm.html": 1,
+                 "tutorials/regularization.html": 2, "tutorials/hyperparameters.html": 1,
+                 "tutorials/dropout_fashion.html": 0, "tutorials/checkpoints.html": 1,
+                 "tutorials/threads_float32.html": 1, "tutorials/distributed.html": 0,
+                 "performance.html": 3}
 
 
 class _Collector(html.parser.HTMLParser):
@@ -159,7 +166,7 @@ def main(argv=None):
     ap.add_argument("--screenshots", default=str(ROOT / "docs" / "_build" / "screenshots"))
     ap.add_argument("--page", action="append", default=[],
                     help="PAGE or PAGE:MIN_FIGURES (repeatable; default: index, an API page, "
-                         "a tutorial)")
+                         "the tutorials, performance)")
     args = ap.parse_args(argv)
     site = Path(args.html).resolve()
     if not (site / "index.html").exists():
