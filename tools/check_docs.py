@@ -36,7 +36,7 @@ DEFAULT_PAGES = {"index.html": 0, "api/optimizer.html": 0, "tutorials/convnet.ht
                  "tutorials/regularization.html": 2, "tutorials/hyperparameters.html": 1,
                  "tutorials/dropout_fashion.html": 0, "tutorials/checkpoints.html": 1,
                  "tutorials/threads_float32.html": 1, "tutorials/distributed.html": 0,
-                 "performance.html": 3}
+                 "performance.html": 4}
 
 
 class _Collector(html.parser.HTMLParser):
