@@ -19,14 +19,14 @@ Beyond the book (keyword-only):
   loss is appended to ``train_loss_list`` first. The book would train on, printing
   ``train loss:nan``; ``stop_on_nonfinite=False`` restores that.
 - ``checkpoint_dir=DIR``, ``checkpoint_every=N`` (epochs, default 1): ``train()`` writes
-  ``DIR/checkpoint.npz`` (:meth:`save_checkpoint`: network, optimizer state, counters,
+  ``DIR/checkpoint.npz`` (:meth:`Trainer.save_checkpoint`: network, optimizer state, counters,
   lists and numpy's global RNG state; atomic, so a crash never leaves a partial file)
   after every ``round(N * iter_per_epoch)`` iterations and at the end. A diverged run
   (TrainingDiverged) keeps the last good checkpoint. While it trains with checkpoints, the
   first Ctrl-C (SIGINT, main thread) is deferred to the end of the current step: the
   trainer saves a checkpoint and raises KeyboardInterrupt (a second Ctrl-C interrupts at
   once).
-- ``resume_from=PATH`` (or :meth:`resume`): restore such a checkpoint into this trainer's
+- ``resume_from=PATH`` (or :meth:`Trainer.resume`): restore such a checkpoint into this trainer's
   network and optimizer; ``train()`` then runs the remaining iterations. With the same
   data, network class and optimizer settings the resumed run reproduces the uninterrupted
   one bit for bit (numpy's RNG state is part of the checkpoint).
