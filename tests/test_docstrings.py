@@ -7,6 +7,7 @@ The public names are those the API reference (docs/api/) documents: the modules 
 import doctest
 import importlib
 import inspect
+import sys
 
 import numpy as np
 import pytest
@@ -120,6 +121,11 @@ def test_doctests(modname, tmp_path, monkeypatch):
     mod = importlib.import_module(modname)
     monkeypatch.chdir(tmp_path)         # examples that write files write them here
     state = np.random.get_state()
+    # dlcore.book's examples register the book's module names (common.*, dataset.*); they
+    # are restored afterwards, as tests/test_book.py's clean_modules fixture does
+    import dlcore.book as book
+    aliased = list(book.ALIASES) + list(book.COMPILED_NETS) + ["common", "dataset"]
+    saved = {n: sys.modules.get(n) for n in aliased}
     finder = doctest.DocTestFinder(exclude_empty=True)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report = []
@@ -130,6 +136,11 @@ def test_doctests(modname, tmp_path, monkeypatch):
             runner.run(t, out=report.append)
     finally:
         np.random.set_state(state)
+        for n, m in saved.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
     assert runner.failures == 0, (f"{modname}: {runner.failures} of {runner.tries} examples "
                                   "failed\n" + "".join(report))
 
