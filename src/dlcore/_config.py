@@ -19,6 +19,17 @@ def get_num_threads():
     own OpenMP setting was changed (``threadpoolctl.threadpool_limits``,
     ``omp_set_num_threads``) uses the smaller of the two. Never more than
     ``max(64, 4 x processors)``.
+
+    Returns
+    -------
+    int
+        The OpenMP thread count of the next parallel region.
+
+    Examples
+    --------
+    >>> with dlcore.threads(2):
+    ...     dlcore.get_num_threads()
+    2
     """
     return _kernels.get_max_threads()
 
@@ -30,6 +41,24 @@ def set_num_threads(n):
 
     Results do not depend on it: the kernels cut their work into blocks that depend only on
     the shapes, and add partial sums in a fixed order.
+
+    Parameters
+    ----------
+    n : int
+        At least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is below 1.
+
+    Examples
+    --------
+    >>> before = dlcore.get_num_threads()
+    >>> dlcore.set_num_threads(1)
+    >>> dlcore.get_num_threads()
+    1
+    >>> dlcore.set_num_threads(before)
     """
     global _setting
     if isinstance(n, bool) or not isinstance(n, int):
@@ -47,6 +76,13 @@ def threads(n):
     previous setting. Like :func:`set_num_threads` it is process-wide: it applies to dlcore
     calls from every thread while it is active.
 
+    Parameters
+    ----------
+    n : int
+        The thread count inside the ``with`` block.
+
+    Examples
+    --------
     >>> import dlcore
     >>> with dlcore.threads(1):
     ...     dlcore.get_num_threads()
@@ -75,7 +111,19 @@ def _cap_openmp_request():
 
 
 def config():
-    """The build and run-time configuration as a dict (what :func:`show_config` prints)."""
+    """The build and run-time configuration as a dict (what :func:`show_config` prints).
+
+    Returns
+    -------
+    dict
+        Keys include ``version``, ``openmp``, ``threads``, ``blas`` and ``kernel_path``.
+
+    Examples
+    --------
+    >>> cfg = dlcore.config()
+    >>> cfg["version"] == dlcore.__version__
+    True
+    """
     return {
         "version": _kernels.version(),
         "python": platform.python_version(),
@@ -91,7 +139,17 @@ def config():
 
 
 def show_config():
-    """Print version, OpenMP status, thread count, BLAS backend and core, kernel path."""
+    """Print version, OpenMP status, thread count, BLAS backend and core, kernel path.
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> dlcore.show_config()  # doctest: +ELLIPSIS
+    dlcore ...
+    """
     c = config()
     print(f"dlcore {c['version']} (Python {c['python']}, {c['machine']})")
     print(f"  OpenMP:       {'on' if c['openmp'] else 'off'}, {c['threads']} thread(s)")

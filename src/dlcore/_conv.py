@@ -106,6 +106,8 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
         column (c*filter_h + fh)*filter_w + fw matches ``W.reshape(FN, -1)``. Always float64,
         as the book's (the values are exact copies).
 
+    Examples
+    --------
     >>> import numpy as np
     >>> im2col(np.arange(9.0).reshape(1, 1, 3, 3), 2, 2)
     array([[0., 1., 3., 4.],
@@ -143,6 +145,8 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
         the book's order, so the values equal the book's bitwise. The book returns a
         non-contiguous slice of a padded buffer; this is a new C-contiguous array.
 
+    Examples
+    --------
     >>> import numpy as np
     >>> col2im(np.ones((4, 4)), (1, 1, 3, 3), 2, 2)
     array([[[[1., 2., 1.],
@@ -214,6 +218,15 @@ class Convolution:
     the book, whose im2col always makes float64 (and so a float64 output). Any other operand
     dtypes (uint8 or float16 images, float64 params) compute in float64 as the book does.
 
+    Examples
+    --------
+    >>> conv = Convolution(np.ones((1, 1, 2, 2)), np.zeros(1))
+    >>> conv.forward(np.arange(9.0).reshape(1, 1, 3, 3))
+    array([[[[ 8., 12.],
+             [20., 24.]]]])
+
+    Examples
+    --------
     >>> import numpy as np
     >>> conv = Convolution(np.ones((1, 1, 2, 2)), np.zeros(1))
     >>> conv.forward(np.arange(9.0).reshape(1, 1, 3, 3))
@@ -386,6 +399,15 @@ class Pooling:
     dtypes: float32 input gives float32 output and a float32 dx for a float32 dout (the book
     makes float64, through im2col); every other input dtype gives float64, as the book.
 
+    Examples
+    --------
+    >>> pool = Pooling(2, 2, stride=2)
+    >>> pool.forward(np.arange(16.0).reshape(1, 1, 4, 4))
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+
+    Examples
+    --------
     >>> import numpy as np
     >>> pool = Pooling(2, 2)
     >>> pool.forward(np.arange(16.0).reshape(1, 1, 4, 4))

@@ -61,6 +61,20 @@ class Dropout:
     ``1 / (1 - dropout_ratio)`` in training (zeros when the ratio is 1) and test mode returns
     ``x`` itself. The mask is drawn by the same call.
 
+    Parameters
+    ----------
+    dropout_ratio : float, default 0.5
+        The probability of dropping an element, in [0, 1].
+    inverted : bool, default False
+        True for inverted dropout (beyond the book).
+
+    Raises
+    ------
+    ValueError
+        If ``dropout_ratio`` is outside [0, 1].
+
+    Examples
+    --------
     >>> import numpy as np
     >>> np.random.seed(0)
     >>> d = Dropout(0.5)
@@ -151,6 +165,8 @@ class BatchNormalization:
     Attributes ``input_shape``, ``batch_size``, ``xc``, ``xn`` (set by the first training
     forward), ``std``, ``dgamma``, ``dbeta`` are the book's.
 
+    Examples
+    --------
     >>> import numpy as np
     >>> bn = BatchNormalization(np.ones(2), np.zeros(2))
     >>> bn.forward(np.array([[1.0, 10.0], [3.0, 30.0]])).round(4)

@@ -526,6 +526,9 @@ def _build_optimizer(meta, reader, prefix, who, path):
 def save(obj, path):
     """Save a dlcore network or optimizer to ``path`` in a format that cannot run code.
 
+    The file is an ``.npz`` readable with ``np.load(path, allow_pickle=False)``; the book's
+    ``params.pkl`` format stays available through ``net.save_params``.
+
     Parameters
     ----------
     obj : TwoLayerNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, DeepConvNet, or an
@@ -537,9 +540,17 @@ def save(obj, path):
         Written atomically (see the module notes); used as given (no suffix is added; ``.npz``
         is the natural one).
 
-    The file is an ``.npz`` readable with ``np.load(path, allow_pickle=False)``; the book's
-    ``params.pkl`` format stays available through ``net.save_params``.
+    Returns
+    -------
+    None
 
+    Raises
+    ------
+    TypeError
+        If ``obj`` is not one of the classes above.
+
+    Examples
+    --------
     >>> import numpy as np, os, tempfile, dlcore
     >>> from dlcore.two_layer_net import TwoLayerNet
     >>> net = TwoLayerNet(4, 5, 3)
@@ -570,6 +581,30 @@ def load(path):
     shapes before anything is allocated; arrays are read with ``allow_pickle=False``.
     Building a network does not disturb numpy's global RNG. A file of another kind raises
     ValueError (a pickle included: the book's pickles load with ``net.load_params``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save` or a Trainer checkpoint.
+
+    Returns
+    -------
+    network or optimizer
+        A new object of the saved class.
+
+    Raises
+    ------
+    ValueError
+        If the file is not one that :func:`save` writes, or its content is inconsistent.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from dlcore.optimizer import Adam
+    >>> path = os.path.join(tempfile.mkdtemp(), "adam.npz")
+    >>> dlcore.save(Adam(lr=0.01), path)
+    >>> dlcore.load(path).lr
+    0.01
     """
     who = "dlcore.load"
     reader = _Reader(path, who)

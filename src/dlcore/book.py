@@ -73,6 +73,25 @@ def install(compiled_nets=False):
     ``compiled_nets=True`` also ``two_layer_net``, ``layer_naive``, ``simple_convnet`` and
     ``deep_convnet``. Any module already imported under those names is replaced. Returns
     the dict of names registered. Calling it again is harmless.
+
+    Parameters
+    ----------
+    compiled_nets : bool, default False
+        Also alias the chapters' network modules.
+
+    Returns
+    -------
+    dict
+        Module name -> the dlcore module registered under it.
+
+    Examples
+    --------
+    >>> import sys
+    >>> names = install()
+    >>> names["common.layers"] is dlcore.layers and sys.modules["common.layers"] is dlcore.layers
+    True
+    >>> for name in names:      # undo, for the examples that follow
+    ...     _ = sys.modules.pop(name)
     """
     table = dict(ALIASES)
     if compiled_nets:
@@ -101,7 +120,37 @@ def run_script(path, args=(), compiled_nets=False):
     """Run the book script ``path`` as ``__main__`` the way ``python path args`` would from
     inside its directory, with :func:`install` done first. The current directory,
     ``sys.path`` and ``sys.argv`` are changed for the run and restored afterwards; returns
-    the script's globals."""
+    the script's globals.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The script.
+    args : sequence of str
+        Its command-line arguments.
+    compiled_nets : bool, default False
+        As for :func:`install`.
+
+    Returns
+    -------
+    dict
+        The script's global variables after the run.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> script = os.path.join(tempfile.mkdtemp(), "ch03.py")
+    >>> with open(script, "w") as f:
+    ...     _ = f.write("import numpy as np; from common.functions import sigmoid; "
+    ...                 "y = sigmoid(np.array([0.0]))")
+    >>> run_script(script)["y"]
+    array([0.5])
+    """
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"dlcore.book: no script at {path}")
@@ -120,6 +169,28 @@ def run_script(path, args=(), compiled_nets=False):
 
 
 def main(argv=None):
+    """The command line ``python -m dlcore.book [--compiled-nets] SCRIPT [ARGS...]``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 when the script ran to its end (a ``sys.exit`` in the script propagates).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> script = os.path.join(tempfile.mkdtemp(), "hello.py")
+    >>> with open(script, "w") as f:
+    ...     _ = f.write("from common.functions import relu; print(relu(-1.0))")
+    >>> main([script])
+    0.0
+    0
+    """
     parser = argparse.ArgumentParser(
         prog="python -m dlcore.book",
         description="Run a script of the book 'Deep Learning from Scratch' unchanged on "

@@ -98,6 +98,15 @@ def load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, *, idx
     Returns
     -------
     ((x_train, t_train), (x_test, t_test))
+
+    Examples
+    --------
+    >>> try:
+    ...     (x_train, t_train), _ = load_fashion_mnist(flatten=False)
+    ... except DataUnavailableError:        # apt-get install dataset-fashion-mnist
+    ...     x_train = np.zeros((60000, 1, 28, 28), np.float32)
+    >>> x_train.shape
+    (60000, 1, 28, 28)
     """
     if sources is None:
         sources = default_fashion_sources(idx_dir)

@@ -35,6 +35,15 @@ class DeepConvNet:
     Weights are He-initialised, ``sqrt(2 / n) * np.random.randn(...)`` with the book's
     hard-coded fan-ins n = [9, 144, 144, 288, 288, 576, 1024, hidden_size], drawn W1..W8.
     ``loss`` always runs in training mode (dropout active, consuming numpy's RNG).
+
+    Examples
+    --------
+    >>> np.random.seed(0)
+    >>> net = DeepConvNet()
+    >>> len(net.params), net.params["W1"].shape
+    (16, (16, 1, 3, 3))
+    >>> net.predict(np.zeros((1, 1, 28, 28)), train_flg=False).shape
+    (1, 10)
     """
 
     # Trainer(fused='auto') runs this class on the fused engine; its loss(x, t) is the

@@ -71,7 +71,17 @@ class DistributedError(RuntimeError):
 
 def launched():
     """True when this process was started by an MPI launcher (``mpiexec``, ``mpirun``,
-    ``srun``): one of the launchers' environment variables is set."""
+    ``srun``): one of the launchers' environment variables is set.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> launched()          # under pytest, not under mpiexec
+    False
+    """
     return any(v in os.environ for v in _LAUNCHER_VARS)
 
 
@@ -122,7 +132,17 @@ def communicator():
     """``mpi4py.MPI.COMM_WORLD`` when the process runs under an MPI launcher, else None (a
     single process: the helpers below treat it as a world of size 1).
 
-    Raises RuntimeError when launched with several processes but mpi4py cannot be imported."""
+    Raises RuntimeError when launched with several processes but mpi4py cannot be imported.
+
+    Returns
+    -------
+    mpi4py.MPI.Comm or None
+
+    Examples
+    --------
+    >>> communicator() is None      # a single process
+    True
+    """
     global _world
     if _world is not None:
         return _world
@@ -168,26 +188,84 @@ def _comm(comm):
 
 
 def rank(comm=None):
-    """This process's rank (0 without MPI)."""
+    """This process's rank (0 without MPI).
+
+    Parameters
+    ----------
+    comm : mpi4py communicator, optional
+        Default: :func:`communicator`.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> rank()
+    0
+    """
     c = _comm(comm)
     return 0 if c is None else c.Get_rank()
 
 
 def size(comm=None):
-    """The number of processes (1 without MPI)."""
+    """The number of processes (1 without MPI).
+
+    Parameters
+    ----------
+    comm : mpi4py communicator, optional
+        Default: :func:`communicator`.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> size()
+    1
+    """
     c = _comm(comm)
     return 1 if c is None else c.Get_size()
 
 
 def is_root(comm=None, root=0):
-    """True on rank ``root`` (and without MPI)."""
+    """True on rank ``root`` (and without MPI).
+
+    Parameters
+    ----------
+    comm : mpi4py communicator, optional
+        Default: :func:`communicator`.
+    root : int, default 0
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_root()
+    True
+    """
     return rank(comm) == root
 
 
 def debug_enabled():
     """True when the environment variable DLCORE_DEBUG_DISTRIBUTED is set to 1 (or yes,
     true, on): the Trainer then checks every epoch that the ranks hold bitwise identical
-    parameters."""
+    parameters.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import os
+    >>> debug_enabled() == (os.environ.get("DLCORE_DEBUG_DISTRIBUTED", "").lower()
+    ...                     in ("1", "yes", "true", "on"))
+    True
+    """
     return os.environ.get("DLCORE_DEBUG_DISTRIBUTED", "").strip().lower() in (
         "1", "yes", "true", "on")
 
@@ -197,7 +275,24 @@ def debug_enabled():
 def shard_bounds(n, rank, size):
     """(start, stop) of rank ``rank``'s contiguous slice of ``n`` items split over ``size``
     ranks: the first ``n % size`` ranks get one item more; slices are disjoint, in rank
-    order, and cover ``range(n)``."""
+    order, and cover ``range(n)``.
+
+    Parameters
+    ----------
+    n : int
+        The number of items.
+    rank, size : int
+        The rank and the number of ranks.
+
+    Returns
+    -------
+    (int, int)
+
+    Examples
+    --------
+    >>> [shard_bounds(7, r, 3) for r in range(3)]
+    [(0, 3), (3, 5), (5, 7)]
+    """
     for name, v in (("n", n), ("rank", rank), ("size", size)):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"shard: expected an int {name}; got {type(v).__name__}")
@@ -214,6 +309,19 @@ def shard(batch, rank=None, size=None):
     the samples themselves: anything with ``len`` and slicing along the first axis) split
     over ``size`` ranks (default: this process's rank and the world's size).
 
+    Parameters
+    ----------
+    batch : sequence or ndarray
+        Sliced along the first axis.
+    rank, size : int, optional
+        Default: this process's rank and the world's size.
+
+    Returns
+    -------
+    The slice, of ``batch``'s type.
+
+    Examples
+    --------
     >>> shard(list(range(7)), 0, 2), shard(list(range(7)), 1, 2)
     ([0, 1, 2, 3], [4, 5, 6])
     """
@@ -249,7 +357,28 @@ def _bn_buffers(network):
 def broadcast_params(network, root=0, comm=None):
     """Copy rank ``root``'s parameters (every array of ``network.params``) and batch-norm
     running statistics into every rank's arrays, in place: the layers keep holding the
-    same arrays as ``network.params`` (the book's aliasing). No-op without MPI."""
+    same arrays as ``network.params`` (the book's aliasing). No-op without MPI.
+
+    Parameters
+    ----------
+    network : object
+        Anything with a ``params`` dict (and batch-norm layers in ``layers``).
+    root : int, default 0
+    comm : mpi4py communicator, optional
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> from dlcore.two_layer_net import TwoLayerNet
+    >>> net = TwoLayerNet(4, 5, 3)
+    >>> before = net.params["W1"].copy()
+    >>> broadcast_params(net)       # one process: nothing to copy
+    >>> bool((net.params["W1"] == before).all())
+    True
+    """
     c = _comm(comm)
     params = getattr(network, "params", None)
     if not isinstance(params, dict):
@@ -303,6 +432,26 @@ class GradientAverager:
 
     Attributes: ``nbytes`` (bytes reduced per call), ``calls``, ``seconds`` (wall time spent
     in the MPI calls, summed).
+
+    Parameters
+    ----------
+    comm : mpi4py communicator, optional
+        Default: :func:`communicator`.
+    method : {"auto", "reduce_bcast", "allreduce"}, default "auto"
+    root : int, default 0
+        The rank that reduces for "reduce_bcast".
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``method``.
+
+    Examples
+    --------
+    >>> avg = GradientAverager()
+    >>> grads = {"W": np.ones(3)}
+    >>> avg(grads, 0.5)["W"]        # one process: only the weight applies
+    array([0.5, 0.5, 0.5])
     """
 
     METHODS = ("auto", "reduce_bcast", "allreduce")
@@ -401,7 +550,27 @@ def allreduce_gradients(grads, weight=None, comm=None, method="auto"):
     """Average the dict of gradient arrays ``grads`` across ranks in place (see
     :class:`GradientAverager`; one buffer per communicator and method is kept and reused);
     returns ``grads``. Without MPI (one process) the arrays are only multiplied by
-    ``weight`` when it is given and not 1."""
+    ``weight`` when it is given and not 1.
+
+    Parameters
+    ----------
+    grads : dict of ndarray
+        Averaged in place.
+    weight : float, optional
+        This rank's share of the global batch (its samples / the batch size).
+    comm : mpi4py communicator, optional
+    method : {"auto", "reduce_bcast", "allreduce"}, default "auto"
+
+    Returns
+    -------
+    dict
+        ``grads``.
+
+    Examples
+    --------
+    >>> allreduce_gradients({"b": np.array([2.0, 4.0])}, weight=0.5)["b"]
+    array([1., 2.])
+    """
     c = _comm(comm)
     key = (id(c), method)
     avg = _default_averagers.get(key)
@@ -412,7 +581,23 @@ def allreduce_gradients(grads, weight=None, comm=None, method="auto"):
 
 def sum_scalars(values, comm=None, root=0):
     """The sums over ranks of a few floats (float64), identical on every rank (reduce to
-    ``root`` then broadcast)."""
+    ``root`` then broadcast).
+
+    Parameters
+    ----------
+    values : sequence of float
+    comm : mpi4py communicator, optional
+    root : int, default 0
+
+    Returns
+    -------
+    ndarray of float64
+
+    Examples
+    --------
+    >>> sum_scalars([1.0, 2.5])
+    array([1. , 2.5])
+    """
     buf = np.array(values, dtype=np.float64)
     c = _comm(comm)
     if c is None or c.Get_size() == 1:
@@ -430,7 +615,25 @@ def sum_scalars(values, comm=None, root=0):
 
 def params_digest(network):
     """A hex digest of the bytes of every parameter (sorted by key) and batch-norm running
-    statistic of ``network``."""
+    statistic of ``network``.
+
+    Parameters
+    ----------
+    network : object
+        Anything with a ``params`` dict.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from dlcore.two_layer_net import TwoLayerNet
+    >>> np.random.seed(0); a = TwoLayerNet(4, 5, 3)
+    >>> np.random.seed(0); b = TwoLayerNet(4, 5, 3)
+    >>> params_digest(a) == params_digest(b)
+    True
+    """
     h = hashlib.blake2b(digest_size=16)
     for k, v in sorted(network.params.items()):
         a = np.ascontiguousarray(v)
@@ -455,7 +658,32 @@ def _rng_digest():
 def check_in_sync(network, comm=None, where="", rng=True):
     """Raise :class:`DistributedError` on every rank when the ranks' parameters (and
     batch-norm running statistics) are not bitwise identical, or (``rng``) their numpy
-    global RNG states differ. One allgather of two short digests."""
+    global RNG states differ. One allgather of two short digests.
+
+    Parameters
+    ----------
+    network : object
+        Anything with a ``params`` dict.
+    comm : mpi4py communicator, optional
+    where : str
+        Named in the error message.
+    rng : bool, default True
+        Also compare numpy's global RNG state.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    DistributedError
+        When the ranks differ.
+
+    Examples
+    --------
+    >>> from dlcore.two_layer_net import TwoLayerNet
+    >>> check_in_sync(TwoLayerNet(4, 5, 3))     # one process: always in sync
+    """
     c = _comm(comm)
     if c is None or c.Get_size() == 1:
         return
@@ -483,7 +711,23 @@ def abort_on_error(comm=None, consistent=(DistributedError,), brief=()):
     calls MPI_Abort so that every rank stops (the others would otherwise wait forever in the
     next collective; ``mpiexec`` exits non-zero). Exceptions of the ``consistent`` types
     (raised on every rank at the same point) propagate normally, as does everything when
-    there is a single process."""
+    there is a single process.
+
+    Parameters
+    ----------
+    comm : mpi4py communicator, optional
+    consistent : tuple of exception types
+        Raised on every rank alike: propagate instead of aborting.
+    brief : tuple of exception types
+        Print only their message.
+
+    Examples
+    --------
+    >>> with abort_on_error():
+    ...     total = sum_scalars([1.0])[0]
+    >>> float(total)
+    1.0
+    """
     c = _comm(comm)
     try:
         yield

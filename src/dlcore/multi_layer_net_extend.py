@@ -30,6 +30,24 @@ class MultiLayerNetExtend:
     ``use_batchnorm``; ``dtype`` (keyword-only) is np.float64 (default) or np.float32 (the
     BatchNormalization layers then create their running statistics in float32).
 
+    Parameters
+    ----------
+    input_size : int
+    hidden_size_list : list of int
+    output_size : int
+    activation : 'relu' or 'sigmoid'
+    weight_init_std : 'relu'/'he', 'sigmoid'/'xavier' or a number
+        As for :class:`dlcore.multi_layer_net.MultiLayerNet`.
+    weight_decay_lambda : float
+        L2 weight decay.
+    use_dropout : bool, default False
+    dropout_ration : float, default 0.5
+        The drop probability (the book's spelling).
+    use_batchnorm : bool, default False
+    dtype : np.float64 (default) or np.float32, keyword-only
+
+    Examples
+    --------
     >>> import numpy as np
     >>> np.random.seed(0)
     >>> net = MultiLayerNetExtend(4, [5], 3, use_batchnorm=True, use_dropout=True)

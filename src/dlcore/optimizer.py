@@ -97,6 +97,18 @@ class SGD:
 
     Same as ``torch.optim.SGD`` without momentum or weight decay.
 
+    Parameters
+    ----------
+    lr : float, default 0.01
+        The learning rate, > 0.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not positive.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> params = {"w": np.array([1.0, 2.0])}
     >>> SGD(lr=0.5).update(params, {"w": np.array([2.0, 2.0])})
@@ -163,6 +175,20 @@ class Momentum:
     (:math:`v = -\mathrm{lr}\, b`, first step :math:`b = g`), but the buffer holds
     gradients rather than steps, so changing lr mid-run acts differently.
 
+    Parameters
+    ----------
+    lr : float, default 0.01
+        The learning rate, > 0.
+    momentum : float, default 0.9
+        :math:`\mu`, >= 0.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not positive or ``momentum`` is negative.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> params = {"w": np.array([1.0])}
     >>> opt = Momentum(lr=0.1, momentum=0.9)
@@ -212,6 +238,20 @@ class Nesterov:
     \mu b)`; with :math:`v = -\mathrm{lr}\, b` that is the same path for a constant lr, up to
     rounding (the book rounds :math:`\mu^2` and :math:`(1+\mu)\mathrm{lr}` separately).
 
+    Parameters
+    ----------
+    lr : float, default 0.01
+        The learning rate, > 0.
+    momentum : float, default 0.9
+        :math:`\mu`, >= 0.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not positive or ``momentum`` is negative.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> params = {"w": np.array([1.0])}
     >>> Nesterov(lr=0.1, momentum=0.9).update(params, {"w": np.array([1.0])})
@@ -256,6 +296,18 @@ class AdaGrad:
     Same as ``torch.optim.Adagrad`` with ``lr_decay=0``, ``initial_accumulator_value=0``
     and ``eps=1e-7`` (PyTorch's default eps is 1e-10; both add it after the square root).
 
+    Parameters
+    ----------
+    lr : float, default 0.01
+        The learning rate, > 0.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not positive.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> params = {"w": np.array([1.0])}
     >>> AdaGrad(lr=0.5).update(params, {"w": np.array([2.0])})
@@ -296,6 +348,20 @@ class RMSprop:
     Same as ``torch.optim.RMSprop(alpha=rho, eps=1e-7)`` without momentum or centering
     (PyTorch's defaults are ``alpha=0.99``, ``eps=1e-8``; both add eps after the root).
 
+    Parameters
+    ----------
+    lr : float, default 0.01
+        The learning rate, > 0.
+    decay_rate : float, default 0.99
+        :math:`\rho`.
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not positive.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> params = {"w": np.array([1.0])}
     >>> RMSprop(lr=0.1, decay_rate=0.99).update(params, {"w": np.array([1.0])})
@@ -347,6 +413,20 @@ class Adam:
     *uncorrected* :math:`\sqrt v`, i.e. an effective
     :math:`\epsilon\sqrt{1-\beta_2^t}`, which is much smaller in the first steps.
 
+    Parameters
+    ----------
+    lr : float, default 0.001
+        The learning rate, > 0.
+    beta1, beta2 : float, default 0.9 and 0.999
+        :math:`\beta_1, \beta_2`, in [0, 1).
+
+    Raises
+    ------
+    ValueError
+        If ``lr`` is not positive or a beta is outside [0, 1).
+
+    Examples
+    --------
     >>> import numpy as np
     >>> params = {"w": np.array([1.0])}
     >>> opt = Adam(lr=0.1)

@@ -45,6 +45,8 @@ class SimpleConvNet:
         W1, W2, W3 are ``weight_init_std * np.random.randn(...)``, drawn in that order.
     dtype : np.float64 (default, the book's) or np.float32, keyword-only
 
+    Examples
+    --------
     >>> import numpy as np
     >>> np.random.seed(0)
     >>> net = SimpleConvNet(input_dim=(1, 8, 8), conv_param={'filter_num': 2,

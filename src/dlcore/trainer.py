@@ -19,14 +19,14 @@ Beyond the book (keyword-only):
   loss is appended to ``train_loss_list`` first. The book would train on, printing
   ``train loss:nan``; ``stop_on_nonfinite=False`` restores that.
 - ``checkpoint_dir=DIR``, ``checkpoint_every=N`` (epochs, default 1): ``train()`` writes
-  ``DIR/checkpoint.npz`` (:meth:`save_checkpoint`: network, optimizer state, counters,
+  ``DIR/checkpoint.npz`` (:meth:`Trainer.save_checkpoint`: network, optimizer state, counters,
   lists and numpy's global RNG state; atomic, so a crash never leaves a partial file)
   after every ``round(N * iter_per_epoch)`` iterations and at the end. A diverged run
   (TrainingDiverged) keeps the last good checkpoint. While it trains with checkpoints, the
   first Ctrl-C (SIGINT, main thread) is deferred to the end of the current step: the
   trainer saves a checkpoint and raises KeyboardInterrupt (a second Ctrl-C interrupts at
   once).
-- ``resume_from=PATH`` (or :meth:`resume`): restore such a checkpoint into this trainer's
+- ``resume_from=PATH`` (or :meth:`Trainer.resume`): restore such a checkpoint into this trainer's
   network and optimizer; ``train()`` then runs the remaining iterations. With the same
   data, network class and optimizer settings the resumed run reproduces the uninterrupted
   one bit for bit (numpy's RNG state is part of the checkpoint).
@@ -224,6 +224,50 @@ class Trainer:
     per step, after the update), ``train_acc_list`` and ``test_acc_list`` (one per epoch
     evaluation, on the first ``evaluate_sample_num_per_epoch`` samples, or all).
 
+    Parameters
+    ----------
+    network : object
+        A book network, or anything with ``params``, ``gradient``, ``loss`` and ``accuracy``.
+    x_train, t_train, x_test, t_test : ndarray
+        The data; the labels as integers or one-hot rows.
+    epochs : int, default 20
+    mini_batch_size : int, default 100
+        Batches are drawn with replacement, ``np.random.choice(train_size, batch_size)``.
+    optimizer : str, default 'SGD'
+    optimizer_param : dict, default {'lr': 0.01}
+    evaluate_sample_num_per_epoch : int, optional
+        Evaluate each epoch on the first this many samples (default: all).
+    verbose : bool, default True
+        Print the book's per-iteration and per-epoch lines.
+    progress : bool, keyword-only, default False
+        A progress bar (tqdm, or a plain one) instead of the per-iteration lines.
+    callback : callable, keyword-only, optional
+        Called as ``callback(trainer)`` after each epoch evaluation.
+    stop_on_nonfinite : bool, keyword-only, default True
+        Raise :class:`TrainingDiverged` when the loss becomes NaN or Inf (the book trains on);
+        False for the book's behaviour.
+    checkpoint_dir : path, keyword-only, optional
+        Write ``checkpoint.npz`` there every ``checkpoint_every`` epochs; the first Ctrl-C then
+        finishes the step, saves and raises KeyboardInterrupt.
+    checkpoint_every : int, keyword-only, default 1
+    resume_from : path, keyword-only, optional
+        A checkpoint to continue from (see :meth:`resume`).
+    fused : "auto", True or False, keyword-only, default "auto"
+        Run the steps on :class:`dlcore.engine.FusedTrainer` when the network allows it; the
+        printed lines, lists and random stream are unchanged.
+    distributed : bool, keyword-only, default False
+        Data-parallel training over MPI (:mod:`dlcore.distributed`).
+    distributed_debug : bool, keyword-only, optional
+        Check every epoch that the ranks hold identical parameters (default: the environment
+        variable ``DLCORE_DEBUG_DISTRIBUTED``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown optimizer name, data of mismatched lengths or non-positive sizes.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> from dlcore.two_layer_net import TwoLayerNet
     >>> np.random.seed(0)

@@ -31,6 +31,8 @@ class TwoLayerNet:
         float32 parameters, and inputs converted to float32, so that every layer computes
         in float32.
 
+    Examples
+    --------
     >>> import numpy as np
     >>> np.random.seed(0)
     >>> net = TwoLayerNet(4, 5, 3)

@@ -16,6 +16,18 @@ def smooth_curve(x):
     at each end, so the output has the input's length for len(x) >= 11 (shorter inputs give
     the book's shorter or empty results). Lists are accepted.
 
+    Parameters
+    ----------
+    x : array_like of shape (n,)
+        The curve, e.g. the Trainer's ``train_loss_list``.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        For n >= 11.
+
+    Examples
+    --------
     >>> smooth_curve([1.0] * 12).round(12)
     array([1., 1., 1., 1., 1., 1., 1., 1., 1., 1., 1., 1.])
     """
@@ -36,6 +48,27 @@ def shuffle_dataset(x, t):
     x must have 2 dimensions (N, D) or 4 (N, C, H, W); other ranks raise IndexError, where
     the book's fancy index fails.
 
+    Parameters
+    ----------
+    x : ndarray of shape (N, D) or (N, C, H, W)
+        Samples.
+    t : ndarray of length N
+        Labels or one-hot targets.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Shuffled copies of ``x`` and ``t``.
+
+    Raises
+    ------
+    IndexError
+        If ``x`` has another number of dimensions than 2 or 4.
+    ValueError
+        If ``t`` has another length than ``x``.
+
+    Examples
+    --------
     >>> import numpy as np
     >>> np.random.seed(0)
     >>> shuffle_dataset(np.arange(6).reshape(3, 2), np.array([0, 1, 2]))
@@ -63,6 +96,25 @@ def conv_output_size(input_size, filter_size, stride=1, pad=0):
     """``(input_size + 2*pad - filter_size) / stride + 1`` with true division, so the result
     is a float (28, 5 -> 24.0), as in the book.
 
+    Parameters
+    ----------
+    input_size, filter_size : int
+        Sizes along one axis.
+    stride : int, default 1
+        Must not be 0.
+    pad : int, default 0
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``stride`` is 0.
+
+    Examples
+    --------
     >>> conv_output_size(28, 5)
     24.0
     """
