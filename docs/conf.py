@@ -64,6 +64,5 @@ nitpick_ignore_regex = [("py:class", r"(?!dlcore\.).*")]
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"dlcore {release}"
-html_static_path = ["_static"]
 html_last_updated_fmt = None
 html_show_sourcelink = False
