@@ -38,7 +38,8 @@ def machine_info():
     }
 
 
-def time_interleaved(cases, reps=9, warmup=2, inner=None, target_s=0.02, settle=0.0):
+def time_interleaved(cases, reps=9, warmup=2, inner=None, target_s=0.02, settle=0.0,
+                     clock=time.perf_counter):
     """Times each callable in ``cases`` (name -> fn), interleaving them rep by rep so that
     machine noise hits every case alike. Each sample runs fn ``inner`` times (chosen so that a
     sample takes about target_s) and records seconds per call. Returns name -> list of samples.
@@ -47,7 +48,11 @@ def time_interleaved(cases, reps=9, warmup=2, inner=None, target_s=0.02, settle=
     threads of the previous case's thread pool stop spinning: OpenBLAS's pthread workers spin
     for ~0.1 s after a call and libgomp's for a while too, and on 2 cores a spinning idle pool
     makes the other library's threads wait for time slices (packaging note, 3c). Use it when
-    comparing multi-threaded numpy with dlcore."""
+    comparing multi-threaded numpy with dlcore.
+
+    ``clock`` measures the samples: wall time by default; ``time.process_time`` (CPU time of
+    the process) reads single-threaded calls on a machine that other jobs load without the
+    time slices they lose waiting for a core."""
     if inner is None:
         inner = {}
         for name, fn in cases.items():
@@ -73,10 +78,10 @@ def time_interleaved(cases, reps=9, warmup=2, inner=None, target_s=0.02, settle=
                 # 0.1656 ms/step
                 for _ in range(n):
                     fn()
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(n):
                 fn()
-            samples[name].append((time.perf_counter() - t0) / n)
+            samples[name].append((clock() - t0) / n)
     return samples
 
 

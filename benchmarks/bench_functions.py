@@ -3,6 +3,7 @@ book's shapes, float64 and float32, interleaved in one process (benchmarks/_harn
 median time per call and the ratio numpy / dlcore (> 1: dlcore faster).
 
     python -m benchmarks.bench_functions [--reps 9] [--threads 1] [--dtypes float64,float32]
+                                         [--clock wall|cpu]
 
 Calls: sigmoid, relu, softmax, cross_entropy_error (one-hot-free labels), softmax+loss
 (SoftmaxWithLoss.forward), and each layer's forward and backward (Affine, Relu, Sigmoid,
@@ -113,10 +114,15 @@ def main():
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtypes", default="float64,float32")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: process CPU time (1 thread on a loaded machine)")
     ap.add_argument("--shapes", default=",".join(f"{a}x{b}" for a, b in SHAPES) + ",conv")
     args = ap.parse_args()
     dlcore.set_num_threads(args.threads)
     from threadpoolctl import threadpool_limits
+    if args.clock == "cpu" and args.threads != 1:
+        ap.error("--clock cpu measures one thread only")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     rows = []
     load0 = os.getloadavg()[0]
     with threadpool_limits(limits=args.threads, user_api="blas"):
@@ -131,7 +137,8 @@ def main():
                     cases = cases_for((a, b), dt, rng)
                 for name, f_dl, f_np in cases:
                     np.random.seed(0)
-                    s = time_interleaved({"dlcore": f_dl, "numpy": f_np}, reps=args.reps)
+                    s = time_interleaved({"dlcore": f_dl, "numpy": f_np}, reps=args.reps,
+                                         clock=clock)
                     dl, nr = statistics.median(s["dlcore"]), statistics.median(s["numpy"])
                     rows.append({"call": name, "shape": sh, "dtype": dtn, "dlcore_us": 1e6 * dl,
                                  "numpy_us": 1e6 * nr, "ratio": nr / dl})
@@ -141,6 +148,7 @@ def main():
     print(f"{len(below)} of {len(rows)} calls below 1.0x:",
           ", ".join(f"{r['call']} {r['shape']} {r['dtype']} {r['ratio']:.2f}x" for r in below))
     write_json("functions", {"machine": machine_info(), "threads": args.threads,
+                             "clock": args.clock,
                              "reps": args.reps, "load_start": load0,
                              "load_end": os.getloadavg()[0],
                              "time_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
