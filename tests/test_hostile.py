@@ -719,7 +719,7 @@ def test_zarr_zip_declaring_a_huge_array_is_refused(tmp_path, case):
     and chunk sizes against the array before allocating."""
     pytest.importorskip("numcodecs")
     import zipfile
-    from test_data import ZARR, make_arrays, make_spec, write_zarr_zip
+    from test_data import ZARR, make_arrays, write_zarr_zip
     arrays = make_arrays()
     good = write_zarr_zip(tmp_path / "good.zarr.zip", arrays)
     bad = tmp_path / "bad.zarr.zip"
