@@ -710,7 +710,7 @@ def test_fuzz_seed_corpus_runs_clean():
             "        fn(open(os.path.join(d, f), 'rb').read()); n += 1\n"
             "print(n)\n")
     r = run_python(code, timeout=300)
-    assert r.returncode == 0 and int(r.stdout) >= 20, r.stderr[-3000:]
+    assert r.returncode == 0 and int(r.stdout) >= 15, r.stderr[-3000:]
 
 
 @pytest.mark.parametrize("case", ["huge_shape", "huge_chunks"])
@@ -719,7 +719,7 @@ def test_zarr_zip_declaring_a_huge_array_is_refused(tmp_path, case):
     and chunk sizes against the array before allocating."""
     pytest.importorskip("numcodecs")
     import zipfile
-    from test_data import ZARR, make_arrays, make_spec, write_zarr_zip
+    from test_data import ZARR, make_arrays, write_zarr_zip
     arrays = make_arrays()
     good = write_zarr_zip(tmp_path / "good.zarr.zip", arrays)
     bad = tmp_path / "bad.zarr.zip"

@@ -90,6 +90,14 @@ def _check_head(mv, name):
                         f"dimensions; got {len(mv)} bytes")
 
 
+def _check_dims(shape, name):
+    """DataError unless numpy can hold an array of ``shape`` (a zero dimension makes the size
+    0, but the other dimensions must still multiply to an addressable size)."""
+    if math.prod(d for d in shape if d) >= 2**62:
+        raise DataError(f"{name}: expected IDX dimensions whose product fits in 62 bits; got "
+                        f"shape {shape}")
+
+
 def _check_payload(got, expected, shape, name):
     if got < expected:
         raise DataError(f"{name}: truncated IDX data: expected {expected} bytes after the header "
@@ -109,6 +117,7 @@ def parse_idx(data, name="IDX data"):
     _check_head(mv, name)
     head = 4 + 4 * mv[3]
     shape = tuple(int(d) for d in np.frombuffer(mv[4:head], dtype=">u4"))
+    _check_dims(shape, name)
     dt = IDX_TYPES[mv[2]]
     _check_payload(len(mv) - head, dt.itemsize * math.prod(shape), shape, name)
     return np.frombuffer(mv[head:], dtype=dt).reshape(shape)
@@ -139,6 +148,7 @@ def read_idx(source, name, shape=None, gz=None, max_bytes=MAX_IDX_BYTES):
             head += f.read(4 * head[3])
         _check_head(head, name)
         dims = tuple(int(d) for d in np.frombuffer(head[4:], dtype=">u4"))
+        _check_dims(dims, name)
         dt = IDX_TYPES[head[2]]
         nbytes = dt.itemsize * math.prod(dims)
         limit = max_bytes if shape is None else math.prod(shape)

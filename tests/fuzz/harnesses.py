@@ -5,14 +5,15 @@
 NAME is one of :data:`HARNESSES`. Each harness feeds the fuzzer's bytes to one entry point and
 returns normally when it gives a result or raises one of the exceptions that entry point
 documents (:data:`ALLOWED`); any other exception, a crash, a hang (``-timeout``) or a memory
-blow-up (``-rss_limit_mb``) is a finding. The Python code loaded before fuzzing starts (dlcore
-and what it calls: numpy's Python parts, zipfile, pickle) is instrumented for coverage
-(``atheris.instrument_all``); the C extension is not (that needs a sanitizer build of
+blow-up (``-rss_limit_mb``) is a finding. dlcore and the pure-Python parsers it relies on
+(zipfile, pickle, gzip, numpy's ``.npy`` header code) are instrumented for coverage
+(``atheris.instrument_imports``); the C extension is not (that needs a sanitizer build of
 libFuzzer's runtime), so crashes in C are found but C edges do not guide the search.
 
 ``tests/fuzz/run.py`` runs every harness for a bounded time on the seed corpus in
 ``tests/fuzz/corpus/NAME`` (made by ``tests/fuzz/make_corpus.py``).
 """
+import inspect
 import io
 import os
 import pickle
@@ -30,10 +31,36 @@ import dlcore
 from dlcore import _cli, _idx, _pickle, _sources
 from dlcore import layers as L
 
+# Instrumented for coverage when fuzzing: dlcore, and the pure-Python parsers it relies on.
+# Function by function (atheris.instrument_func patches each code object in place):
+# instrument_imports skips dlcore's editable install (a custom loader), and instrument_all
+# (everything numpy loaded too) costs ~40 s per start.
+_INSTRUMENT = ("dlcore", "zipfile", "pickle", "pickletools", "gzip", "numpy.lib._format_impl",
+               "numpy.lib.format")
+
+
+def _instrument():
+    import sys
+    seen = set()
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not name.startswith(_INSTRUMENT):
+            continue
+        for obj in list(vars(mod).values()):
+            funcs = [obj] if inspect.isfunction(obj) else (
+                [v for v in vars(obj).values() if inspect.isfunction(v)]
+                if inspect.isclass(obj) else [])
+            for f in funcs:
+                if f.__module__ == name and id(f) not in seen:
+                    seen.add(id(f))
+                    try:
+                        atheris.instrument_func(f)
+                    except Exception:  # a few builtins-backed helpers cannot be patched
+                        pass
+
+
 if atheris and __name__ == "__main__":
-    # every Python function loaded so far (dlcore, and the numpy/zipfile/pickle code it calls);
-    # instrument_imports would miss dlcore in an editable install (its custom loader)
-    atheris.instrument_all()
+    import gzip, pickletools, zipfile  # noqa: E401,F401 (loaded, so that they are instrumented)
+    _instrument()
 
 warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow/invalid warnings
 _TMP = tempfile.mkdtemp(prefix="dlcore-fuzz-")
