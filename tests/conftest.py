@@ -90,6 +90,23 @@ def assert_same_bits(results):
             np.testing.assert_array_equal(np.asarray(first), np.asarray(other))
 
 
+def outputs_on_every_kernel_path(probe):
+    """{path: result} of the probe run in a fresh interpreter on every kernel path this CPU
+    supports (DLCORE_CPU=path); the probe prints one JSON object whose "path" key is
+    dlcore's selected path (checked, then dropped)."""
+    import json
+
+    runs = {}
+    for path in dlcore.config()["kernel_paths_supported"]:
+        r = run_python(probe, {"DLCORE_CPU": path})
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)  # json writes and reads NaN as a bare NaN
+        assert res.pop("path") == path
+        runs[path] = res
+    assert "baseline" in runs
+    return runs
+
+
 def run_python(code, env=None, timeout=120):
     """Runs code in a fresh interpreter; returns CompletedProcess (for env-var tests)."""
     e = dict(os.environ)

@@ -1,14 +1,14 @@
 """Convolution, Pooling, im2col and col2im against the oracle (tests/oracle/conv.py): forward
 and backward over dtype x layout x threads (bitwise equal across thread counts), gradient
 checks, the book's layouts, tie rule, aliasing, dtypes and bad input."""
-import json
 
 import numpy as np
 import pytest
 
 import dlcore
 from dlcore.layers import Convolution, Pooling, col2im, im2col
-from conftest import assert_close, assert_same_bits, make_layout, run_python, run_threads
+from conftest import (assert_close, assert_same_bits, make_layout, outputs_on_every_kernel_path,
+                      run_threads)
 from oracle import conv as O
 from oracle.core import central_diff4
 
@@ -523,13 +523,7 @@ print(json.dumps(out))
 
 def test_every_kernel_path_agrees():
     # the pooling loops are vectorised differently per path (SSE2, AVX2, AVX-512)
-    runs = {}
-    for path in dlcore.config()["kernel_paths_supported"]:
-        r = run_python(_PATH_PROBE, {"DLCORE_CPU": path})
-        assert r.returncode == 0, r.stderr
-        res = json.loads(r.stdout)  # json writes and reads NaN as a bare NaN
-        assert res.pop("path") == path
-        runs[path] = res
+    runs = outputs_on_every_kernel_path(_PATH_PROBE)
     base = runs["baseline"]
     for path, res in runs.items():
         for dt in ("float64", "float32"):

@@ -480,20 +480,11 @@ print(json.dumps({"path": dlcore.config()["kernel_path"], "vals": out}))
 def test_kernel_paths_give_the_same_bits():
     """baseline / avx2 / avx512 builds of the BN and optimizer kernels agree bit for bit
     (-ffp-contract=off: no FMA contraction, the same IEEE operations on every path)."""
-    import json
+    from conftest import outputs_on_every_kernel_path
 
-    from conftest import run_python
-
-    runs = {}
-    for path in dlcore.config()["kernel_paths_supported"]:
-        r = run_python(_PATH_PROBE, {"DLCORE_CPU": path})
-        assert r.returncode == 0, r.stderr
-        res = json.loads(r.stdout)
-        assert res["path"] == path
-        runs[path] = res["vals"]
-    assert "baseline" in runs
-    for path, vals in runs.items():
-        assert vals == runs["baseline"], path
+    runs = outputs_on_every_kernel_path(_PATH_PROBE)
+    for path, res in runs.items():
+        assert res["vals"] == runs["baseline"]["vals"], path
 
 
 def test_inverted_dropout_layer_edges_and_statistics():
