@@ -460,6 +460,8 @@ class DownloadSource:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                     data = resp.read(self.max_bytes + 1)
             except (urllib.error.URLError, OSError) as e:
+                if isinstance(e, urllib.error.HTTPError):
+                    e.close()  # an HTTPError is also the open error response
                 raise Unavailable(f"{url}: {e}") from e
             if len(data) > self.max_bytes:
                 raise DataError(f"{url}: larger than {self.max_bytes} bytes; refused")
