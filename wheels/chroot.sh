@@ -112,7 +112,7 @@ test_in_chroot() {
       cd /tmp/dlcore-test
       $py -m venv venv
       venv/bin/python -m pip install -q --only-binary :all: './$w[test]'
-      venv/bin/python -c 'import sys, dlcore; print(\"python\", sys.version.split()[0], \"glibc\", __import__(\"os\").confstr(\"CS_GNU_LIBC_VERSION\")); dlcore.show_config()'
+      venv/bin/python -c 'import sys, dlcore; print(\"python\", sys.version.split()[0], __import__(\"os\").confstr(\"CS_GNU_LIBC_VERSION\")); dlcore.show_config()'
       venv/bin/python -m pytest \$TEST_ARGS -q -p no:cacheprovider
     " >"$out.log" 2>&1
   local rc=$?
