@@ -14,8 +14,7 @@
 #     built from Debian's source package), trixie (3.13), sid (3.14) in debootstrap chroots
 #     (wheels/chroot.sh, cached in wheels/.cache/chroots/), and 3.10 for the cp310 wheel;
 #  6. wheels/cross_check.sh: csrc/ compiled for macOS arm64/x86-64 and Windows x86-64;
-#  7. with --aarch64 as well: the aarch64 wheel built natively in an arm64 bookworm chroot
-#     under qemu (QEMU_CPU=neoverse-n1) and a documented subset of tests there (slow).
+# Not here: the aarch64 wheel (hosted CI builds and tests it; README says what ran where).
 # Writes wheelhouse/ (wheels, sdist, summary.txt). Needs root (chroots), debootstrap, network
 # to PyPI and Debian. About 35-40 minutes on 2 cores with the chroots cached.
 # Environment: PYTHON (default python3, a 3.11), PYTHON310, SKIP_CHROOTS=1, TEST_ARGS.
@@ -26,8 +25,6 @@ PY=${PYTHON:-python3}
 wheelhouse="$root/wheelhouse"
 work="$root/wheels/.cache/build-all"
 start=$SECONDS
-aarch64=0
-[ "${1:-}" = "--aarch64" ] && aarch64=1
 rm -rf "$work" && mkdir -p "$work" "$wheelhouse"
 rm -f "$wheelhouse"/dlcore-* "$wheelhouse"/summary.txt
 summary="$work/summary.txt"
@@ -169,13 +166,6 @@ step "macOS / Windows compile checks"
 if bash "$root/wheels/cross_check.sh" "$T/python" >"$work/cross.log" 2>&1; then :; else failures=$((failures + 1)); fi
 cat "$work/cross.log"
 note "cross compile: $(tail -1 "$work/cross.log")"
-
-if [ $aarch64 = 1 ]; then
-  step "aarch64 (qemu)"
-  if bash "$root/wheels/aarch64.sh" "$sdist" "$wheelhouse" "$work" >"$work/aarch64.log" 2>&1; then :; else failures=$((failures + 1)); fi
-  tail -5 "$work/aarch64.log"
-  grep '^aarch64:' "$work/aarch64.log" | tee -a "$summary" || true
-fi
 
 note "total time: $((SECONDS - start)) s; failures: $failures"
 cp "$summary" "$wheelhouse/summary.txt"

@@ -13,7 +13,8 @@
 #             /opt/python3.11 inside the chroot (a few minutes on 2 cores, once);
 #   trixie    Debian 13, CPython 3.13;
 #   sid       Debian unstable (forky), CPython 3.14;
-#   bookworm-arm64  Debian 12 for aarch64 (qemu-user-static and binfmt), CPython 3.11.
+#   bookworm-arm64  Debian 12 for aarch64 (needs qemu-user-static and binfmt; not yet used
+#             by build_all.sh).
 # Chroots live in wheels/.cache/chroots/ (gitignored); delete a folder to rebuild it. Needs
 # root, debootstrap, and the network to Debian's archive and PyPI (nothing else).
 # Environment: TEST_ARGS (pytest selection, default: the whole tests/ folder),
@@ -50,6 +51,8 @@ host_net() {  # name resolution and the host's CA bundle and pip settings (PyPI 
 
 make_chroot() {
   local name=$1 dir="$cache/$1"
+  exec 9>"$cache/$name.lock"
+  flock 9  # one builder per chroot; a second caller waits, then finds it ready
   [ -f "$dir/.dlcore-ready" ] && { echo "chroot $name: cached ($dir)"; return 0; }
   local suite arch extra=()
   suite=$(suite_of "$name")
