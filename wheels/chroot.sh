@@ -62,7 +62,8 @@ make_chroot() {
       { echo "chroot $name: needs qemu-user-static and binfmt-support (apt-get install)" >&2; return 1; }
     extra=(--arch "$arch")
   fi
-  rm -rf "$dir"
+  mounts "$dir" umount  # never delete through a /dev or /proc left mounted by a killed run
+  rm -rf --one-file-system "$dir"
   echo "chroot $name: debootstrap $suite ($arch)"
   local t0=$SECONDS
   debootstrap --variant=minbase "${extra[@]}" \
