@@ -54,8 +54,10 @@ note "sdist: $(basename "$sdist") ($(($(stat -c %s "$sdist") / 1024)) KiB)"
 
 py310=${PYTHON310:-}
 if [ -z "$py310" ]; then
-  for c in "$(command -v python3.10 || true)" "$HOME"/.pyenv/versions/3.10*/bin/python3.10; do
-    [ -n "$c" ] && [ -x "$c" ] && { py310=$c; break; }
+  for c in "$HOME"/.pyenv/versions/3.10*/bin/python3.10 "$(command -v python3.10 || true)"; do
+    # (a pyenv shim on PATH exists but may not run)
+    [ -n "$c" ] && [ -x "$c" ] && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null &&
+      { py310=$c; break; }
   done
 fi
 
