@@ -3,8 +3,7 @@
 #
 #  1. the sdist (python -m build --sdist);
 #  2. from the sdist, with zig's clang against glibc 2.17 and LLVM's libomp (wheels/zig/):
-#     the x86-64 cp311-abi3 wheel (CPython 3.11 and later), and a cp310 wheel when a
-#     python3.10 is found (PYTHON310, pyenv, PATH);
+#     the x86-64 cp311-abi3 wheel (CPython 3.11 and later, dlcore's floor);
 #  3. auditwheel repair --plat manylinux2014_x86_64 (libomp vendored, libscipy_openblas.so
 #     excluded: it comes from the scipy-openblas32 dependency), auditwheel show;
 #  4. wheels/check_isa.py on each wheel, and a run-time check that the installed wheel picks
@@ -12,12 +11,12 @@
 #  5. the test suite against each installed wheel (a copy of tests/, no source tree):
 #     host CPython 3.11 (no compiler on PATH), Debian bullseye (glibc 2.31, CPython 3.11
 #     built from Debian's source package), trixie (3.13), sid (3.14) in debootstrap chroots
-#     (wheels/chroot.sh, cached in wheels/.cache/chroots/), and 3.10 for the cp310 wheel;
+#     (wheels/chroot.sh, cached in wheels/.cache/chroots/);
 #  6. wheels/cross_check.sh: csrc/ compiled for macOS arm64/x86-64 and Windows x86-64;
 # Not here: the aarch64 wheel (hosted CI builds and tests it; README says what ran where).
 # Writes wheelhouse/ (wheels, sdist, summary.txt). Needs root (chroots), debootstrap, network
 # to PyPI and Debian. About 35-40 minutes on 2 cores with the chroots cached.
-# Environment: PYTHON (default python3, a 3.11), PYTHON310, SKIP_CHROOTS=1, TEST_ARGS.
+# Environment: PYTHON (default python3, a 3.11), SKIP_CHROOTS=1, TEST_ARGS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -52,15 +51,6 @@ sdist=$(ls "$work"/dist/dlcore-*.tar.gz)
 cp "$sdist" "$wheelhouse/"
 note "sdist: $(basename "$sdist") ($(($(stat -c %s "$sdist") / 1024)) KiB)"
 
-py310=${PYTHON310:-}
-if [ -z "$py310" ]; then
-  for c in "$HOME"/.pyenv/versions/3.10*/bin/python3.10 "$(command -v python3.10 || true)"; do
-    # (a pyenv shim on PATH exists but may not run)
-    [ -n "$c" ] && [ -x "$c" ] && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null &&
-      { py310=$c; break; }
-  done
-fi
-
 build_wheel() {  # $1 = python, $2 = label
   local py=$1 label=$2 out="$work/raw-$2"
   step "wheel ($label) from the sdist: zig cc -target $DLCORE_ZIG_TARGET, LLVM libomp"
@@ -80,7 +70,6 @@ build_wheel() {  # $1 = python, $2 = label
 }
 
 build_wheel "$PY" abi3
-[ -n "$py310" ] && build_wheel "$py310" cp310
 
 for w in "$wheelhouse"/dlcore-*.whl; do
   wn=$(basename "$w")
@@ -88,7 +77,7 @@ for w in "$wheelhouse"/dlcore-*.whl; do
   case "$wn" in *manylinux2014_x86_64*) ;; *) die "$wn is not tagged manylinux2014_x86_64" ;; esac
   PATH="$T:$PATH" "$T/auditwheel" show "$w" >"$work/show.txt" 2>&1
   verdict=$(tr '\n' ' ' <"$work/show.txt" | grep -o 'constrains the platform tag to "[^"]*"' || true)
-  vendored=$(unzip -l "$w" | grep -o 'dlcore.libs/[^ ]*' | tr '\n' ' ')
+  vendored=$(unzip -l "$w" | grep -o 'dlcore.libs/[^ ]*[^/ ]' | tr '\n' ' ')
   note "wheel: $wn"
   note "  size $(($(stat -c %s "$w") / 1024)) KiB; auditwheel: ${verdict:-?}; vendored: ${vendored:-none}; external: libscipy_openblas.so (scipy-openblas32)"
   case "$wn" in *abi3*)
@@ -150,12 +139,6 @@ host_test() {  # $1 = python, $2 = wheel, $3 = label
 
 abi3=$(ls "$wheelhouse"/dlcore-*-cp311-abi3-*.whl)
 host_test "$PY" "$abi3" host-cp311-abi3
-if [ -n "$py310" ]; then
-  host_test "$py310" "$(ls "$wheelhouse"/dlcore-*-cp310-cp310-*.whl)" host-cp310
-else
-  note "  tests, cp310: no python3.10 here, so no cp310 wheel was built"
-fi
-
 if [ "${SKIP_CHROOTS:-0}" != 1 ]; then
   for c in bullseye trixie sid; do
     step "chroot $c"
