@@ -133,7 +133,11 @@ host_test() {  # $1 = python, $2 = wheel, $3 = label
       (cd "$suite" && DLCORE_CPU=$p "${nocc[@]}" "$v/bin/python" -c "import dlcore,sys; sys.exit(dlcore.config()['kernel_path'] != '$p')") 2>/dev/null || continue
       (cd "$suite" && DLCORE_CPU=$p "${nocc[@]}" "$v/bin/python" "$root/wheels/smoke.py") >"$work/smoke-$p.json"
     done
-    note "  $(cd "$suite" && "${nocc[@]}" "$v/bin/python" "$root/wheels/smoke.py" --compare "$work"/smoke-*.json | tail -1)"
+    if (cd "$suite" && "${nocc[@]}" "$v/bin/python" "$root/wheels/smoke.py" --compare "$work"/smoke-*.json) >"$work/smoke.txt"; then
+      note "  kernel paths agree: $(grep -c 'max relative difference' "$work/smoke.txt") comparisons; $(tail -1 "$work/smoke.txt")"
+    else
+      note "  kernel paths DISAGREE:"; cat "$work/smoke.txt"; failures=$((failures + 1))
+    fi
   fi
 }
 
