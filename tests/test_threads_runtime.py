@@ -1,7 +1,8 @@
 """dlcore's OpenMP runtime as other libraries see it.
 
-threadpoolctl must find the libgomp dlcore runs on (the system one in a source build, the copy
-auditwheel vendors as dlcore.libs/libgomp-<hash>.so in a wheel), and its limits must reach
+threadpoolctl must find the OpenMP runtime dlcore runs on (GNU libgomp in a gcc source build;
+LLVM's libomp in the manylinux2014 wheel, vendored by auditwheel as
+dlcore.libs/libomp-<hash>.so), and its limits must reach
 dlcore's kernels: `threadpool_limits(1, user_api="openmp")` makes dlcore.get_num_threads()
 report 1 inside and the old count after, and results do not change (blocks depend on shapes
 only). With PyTorch in the same process the same limit reaches torch's OpenMP too, whichever
@@ -25,15 +26,15 @@ threadpoolctl = pytest.importorskip("threadpoolctl")
 linux_only = pytest.mark.skipif(not os.path.exists("/proc/self/maps"),
                                 reason="reads /proc/self/maps (Linux)")
 
-# In a fresh interpreter that imports nothing but dlcore (and threadpoolctl): the libgomp
-# files mapped into the process, and what threadpoolctl reports for OpenMP.
+# In a fresh interpreter that imports nothing but dlcore (and threadpoolctl): the OpenMP
+# runtimes (libgomp, LLVM libomp, Intel libiomp) mapped into the process, and what threadpoolctl reports for OpenMP.
 _VISIBLE = """
 import json, os, threadpoolctl, dlcore
 mapped = set()
 with open('/proc/self/maps') as f:
     for line in f:
         parts = line.split()
-        if len(parts) >= 6 and os.path.basename(parts[5]).startswith('libgomp'):
+        if len(parts) >= 6 and os.path.basename(parts[5]).startswith(('libgomp', 'libomp', 'libiomp')):
             mapped.add(os.path.realpath(parts[5]))
 omp = [d for d in threadpoolctl.threadpool_info() if d['user_api'] == 'openmp']
 print(json.dumps({'mapped': sorted(mapped),

@@ -2,6 +2,7 @@
 # wheels/build.sh - build, repair, check and test dlcore's sdist and binary wheel.
 #
 #   bash wheels/build.sh            (from anywhere; about 3-5 minutes on 2 cores)
+#   bash wheels/build.sh --all      the release matrix instead: wheels/build_all.sh
 #
 # 1. sdist + wheel with `python -m build` (the wheel is built from the sdist, so a file
 #    missing from the sdist fails here) into dist/;
@@ -21,6 +22,8 @@
 # summary.txt), both gitignored. Environment: PYTHON (default python3), DLCORE_KEEP_TMP=1
 # keeps the temp dir (venvs, test copy) for inspection.
 set -euo pipefail
+# --all: the whole Linux matrix (manylinux2014 abi3 wheel, chroots, cross-compiles): build_all.sh
+if [ "${1:-}" = "--all" ]; then shift; exec bash "$(dirname "$0")/build_all.sh" "$@"; fi
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

@@ -66,7 +66,7 @@ TEXT_PREFIXES = {"rep", "repz", "repe", "repnz", "repne", "lock", "notrack", "bn
 FUNC_RE = re.compile(r"^([0-9a-f]+) <(.+)>:$")
 INSN_RE = re.compile(r"^\s*([0-9a-f]+):\t([0-9a-f ]+)\t?(.*)$")
 PATH_OF_MEMBER = {"isa_avx512": "avx512", "isa_avx2": "avx2"}
-XGETBV_OK = re.compile(r"^(__cpu_indicator_init|get_available_features|__get_cpuid|"
+XGETBV_OK = re.compile(r"^(dl_xcr0|dl_x86_level|dl_isa_supported|dl_init|__cpu_indicator_init|get_available_features|__get_cpuid|"
                        r"get_zhaoxin_cpu|get_intel_cpu|get_amd_cpu)")
 
 

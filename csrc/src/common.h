@@ -52,6 +52,36 @@ void dl_fork_note(void);
  * with a low value to check that results do not depend on the thread count). */
 extern double dl_omp_min_work;
 
+/* `omp atomic read` / `omp atomic write` are OpenMP 3.1; MSVC's default /openmp is 2.0 and
+ * rejects them. There (and without OpenMP) they become nothing: an aligned load or store of
+ * at most 8 bytes is atomic on x86-64 and arm64, which is all these counters need. */
+#if defined(_OPENMP) && !(defined(_MSC_VER) && !defined(__clang__) && _OPENMP < 201107)
+#define DL_OMP_ATOMIC_READ _Pragma("omp atomic read")
+#define DL_OMP_ATOMIC_WRITE _Pragma("omp atomic write")
+#else
+#define DL_OMP_ATOMIC_READ
+#define DL_OMP_ATOMIC_WRITE
+#endif
+
+/* 64-byte aligned memory: C11 aligned_alloc, which the Windows C runtimes lack (there
+ * _aligned_malloc, whose blocks must go back through _aligned_free, never free). */
+#if defined(_WIN32)
+#include <malloc.h>
+static inline void *dl_aligned_alloc(size_t align, size_t bytes) { return _aligned_malloc(bytes, align); }
+static inline void dl_aligned_free(void *p) { _aligned_free(p); }
+#else
+static inline void *dl_aligned_alloc(size_t align, size_t bytes) { return aligned_alloc(align, bytes); }
+static inline void dl_aligned_free(void *p) { free(p); }
+#endif
+
+/* The GCC/Clang vector extension (vector_size), which MSVC lacks: code that uses it keeps a
+ * plain-C branch under #if !DL_HAVE_VECTOR_EXT. */
+#if defined(__GNUC__) || defined(__clang__)
+#define DL_HAVE_VECTOR_EXT 1
+#else
+#define DL_HAVE_VECTOR_EXT 0
+#endif
+
 #define DL_CAT_(a, b) a##b
 #define DL_CAT(a, b) DL_CAT_(a, b)
 

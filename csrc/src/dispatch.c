@@ -47,6 +47,66 @@ typedef struct dl_table {
 static const dl_table *dl_active = &dl_table_baseline;
 static dl_isa dl_active_isa = DL_ISA_BASELINE;
 
+#if DL_HAVE_AVX2
+/* CPU features from cpuid and xgetbv directly: __builtin_cpu_supports needs libgcc's
+ * __cpu_model, which some toolchains (zig cc, used for the manylinux2014 wheel) do not fill
+ * in, and it would then answer 0 everywhere. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+static void dl_cpuid(unsigned leaf, unsigned sub, unsigned r[4])
+{
+    int v[4];
+    __cpuidex(v, (int)leaf, (int)sub);
+    for (int i = 0; i < 4; i++) r[i] = (unsigned)v[i];
+}
+static unsigned long long dl_xcr0(void) { return _xgetbv(0); }
+#else
+#include <cpuid.h>
+static void dl_cpuid(unsigned leaf, unsigned sub, unsigned r[4])
+{
+    r[0] = r[1] = r[2] = r[3] = 0;
+    if (leaf <= __get_cpuid_max(leaf & 0x80000000u, NULL))
+        __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+}
+/* xgetbv as raw bytes (0f 01 d0): no -mxsave needed on the baseline compile. */
+static unsigned long long dl_xcr0(void)
+{
+    unsigned lo, hi;
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((unsigned long long)hi << 32) | lo;
+}
+#endif
+
+/* 2: avx512 (F, CD, BW, DQ, VL + the avx2 set, zmm/opmask state enabled by the OS),
+ * 1: avx2 (AVX2, FMA, BMI2, ymm state enabled), 0: neither. */
+static int dl_x86_level(void)
+{
+    static int level = -1;
+    if (level >= 0)
+        return level;
+    unsigned l1[4], l7[4];
+    dl_cpuid(1, 0, l1);
+    dl_cpuid(7, 0, l7);
+    int lvl = 0;
+    const int osxsave = (l1[2] >> 27) & 1, avx = (l1[2] >> 28) & 1, fma = (l1[2] >> 12) & 1;
+    if (osxsave && avx) {
+        const unsigned long long xcr0 = dl_xcr0();
+        const int ymm_os = (xcr0 & 0x6) == 0x6, zmm_os = (xcr0 & 0xe6) == 0xe6;
+        const unsigned b = l7[1];
+        const int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
+        const int f = (b >> 16) & 1, dq = (b >> 17) & 1, cd = (b >> 28) & 1,
+                  bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+        if (ymm_os && avx2 && fma && bmi2) {
+            lvl = 1;
+            if (zmm_os && f && dq && cd && bw && vl)
+                lvl = 2;
+        }
+    }
+    level = lvl;
+    return level;
+}
+#endif
+
 int dl_isa_supported(dl_isa isa)
 {
     switch (isa) {
@@ -54,16 +114,11 @@ int dl_isa_supported(dl_isa isa)
         return 1;
 #if DL_HAVE_AVX2
     case DL_ISA_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("bmi2");
+        return dl_x86_level() >= 1;
 #endif
 #if DL_HAVE_AVX512
     case DL_ISA_AVX512:
-        __builtin_cpu_init();
-        return dl_isa_supported(DL_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
-               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+        return dl_x86_level() >= 2;
 #endif
     default:
         return 0;
@@ -145,8 +200,10 @@ int dl_openmp_enabled(void)
  * differs from the process's OpenMP default (dl_threads_default, read when the library loads)
  * had it changed on purpose (threadpoolctl's limits, omp_set_num_threads), and gets the
  * smaller of the two. Every count is capped at dl_max_threads_cap(). */
+#ifdef _OPENMP
 static int dl_threads_set;
 static int dl_threads_default = -1;
+#endif
 static int dl_threads_cap = 64;
 
 static void dl_threads_init(void)
@@ -172,7 +229,7 @@ int dl_get_max_threads(void)
     dl_threads_init();
     const int icv = omp_get_max_threads();
     int set;
-#pragma omp atomic read
+    DL_OMP_ATOMIC_READ
     set = dl_threads_set;
     int n = icv;
     if (set > 0)
@@ -207,9 +264,7 @@ void dl_fork_note(void)
 long long dl_fork_count(void)
 {
     long long n;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
+    DL_OMP_ATOMIC_READ
     n = dl_forks;
     return n;
 }
@@ -222,7 +277,7 @@ void dl_set_num_threads(int n)
         return;
     if (n > dl_threads_cap)
         n = dl_threads_cap;
-#pragma omp atomic write
+    DL_OMP_ATOMIC_WRITE
     dl_threads_set = n;
 #else
     (void)n;

@@ -12,9 +12,7 @@ static long long dl_engine_allocs;
 long long dl_engine_alloc_count(void)
 {
     long long n;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
+    DL_OMP_ATOMIC_READ
     n = dl_engine_allocs;
     return n;
 }
@@ -26,7 +24,7 @@ static void *eng_alloc(dl_engine *e, size_t bytes)
         return NULL;
     size_t sz = (bytes + 63) / 64 * 64;
     if (sz == 0) sz = 64;
-    void *p = aligned_alloc(64, sz);
+    void *p = dl_aligned_alloc(64, sz);
     if (!p) return NULL;
     memset(p, 0, sz);
     e->allocs[e->nallocs++] = p;
@@ -61,7 +59,7 @@ void dl_engine_free(dl_engine *e)
 {
     if (!e) return;
     for (int k = 0; k < DL_ENGINE_MAX_TWINS; k++) dl_engine_free(e->twins[k]);
-    for (int i = 0; i < e->nallocs; i++) free(e->allocs[i]);
+    for (int i = 0; i < e->nallocs; i++) dl_aligned_free(e->allocs[i]);
     free(e);
 }
 

@@ -473,6 +473,8 @@ class DownloadSource:
                     arrays[k] = read_idx(_CappedReader(resp, self.max_bytes, url), url,
                                          spec.files[k].shape, gz=fname.endswith(".gz"))
             except (urllib.error.URLError, OSError) as e:
+                if isinstance(e, urllib.error.HTTPError):
+                    e.close()  # an HTTPError is also the open error response
                 raise Unavailable(f"{url}: {e}") from e
             where[k] = url
         print(f"dlcore: downloaded {spec.title}", file=stream, flush=True)
