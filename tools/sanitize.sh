@@ -42,8 +42,15 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
 fi
-"$venv/bin/python" -m pip install --quiet scikit-build-core cython cython-cmake \
-  scipy-openblas32 numpy pytest hypothesis threadpoolctl
+# the build requirements of pyproject.toml (the build runs without isolation), CMake and
+# Ninja from PyPI (pyproject's cmake.version floor), and what the tests import
+mapfile -t build_reqs < <("$venv/bin/python" - "$root/pyproject.toml" <<'PY'
+import sys, tomllib
+print("\n".join(tomllib.load(open(sys.argv[1], "rb"))["build-system"]["requires"]))
+PY
+)
+"$venv/bin/python" -m pip install --quiet "${build_reqs[@]}" "cmake>=3.26" ninja \
+  numpy pytest hypothesis threadpoolctl
 CC=$cc "$venv/bin/python" -m pip install --quiet --no-build-isolation --force-reinstall \
   --no-deps -Cbuild-dir="$out/py" -Ccmake.define.DLCORE_SANITIZE="$san" \
   -Ccmake.define.CMAKE_C_FLAGS=-Werror "$root"
