@@ -35,6 +35,10 @@ print("ok")
 
 @pytest.mark.parametrize("size", ["16K", "64K"])
 def test_small_openmp_stacks(size):
+    if size == "16K" and "libasan" in os.environ.get("LD_PRELOAD", ""):
+        # tools/sanitize.sh: ASan's redzones around every stack object make frames several
+        # times larger (the deepest frame, 4.7 KB in the release build, overflowed 16K there)
+        pytest.skip("16K stacks are for the uninstrumented build; 64K runs under ASan")
     env = dict(os.environ, OMP_STACKSIZE=size)
     for _ in range(2):  # an overflow depends on which thread runs what: try twice
         r = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
