@@ -7,7 +7,9 @@ A, B, ...) so that both see the same machine load. Reports medians and the B/A t
 ``--a``/``--b`` name a directory put first on the worker's sys.path (a ``pip install
 --target`` of a build), or "" for the dlcore that this Python imports. Run it from a Python
 environment without an editable dlcore (its import hook would win over sys.path; the worker
-checks and stops). Output:
+checks and stops). ``--clock cpu`` times the worker's main thread's CPU time instead of the
+wall clock (with one thread, all of a step's work runs there), for a shared, busy machine.
+Output:
 benchmarks/results/ab.json (and a table on stdout). Threads: --threads (default 1).
 """
 import argparse
@@ -36,6 +38,7 @@ from dlcore.multi_layer_net_extend import MultiLayerNetExtend
 from dlcore.simple_convnet import SimpleConvNet
 from dlcore.optimizer import SGD, Adam
 dlcore.set_num_threads(int(sys.argv[2]))
+clock = time.thread_time if sys.argv[3] == "cpu" else time.perf_counter
 
 def make(w, dt):
     np.random.seed(0)
@@ -72,10 +75,10 @@ for line in sys.stdin:
         fn()
         cases[key] = fn
     fn = cases[key]
-    t0 = time.perf_counter()
+    t0 = clock()
     for _ in range(int(iters)):
         fn()
-    print(json.dumps((time.perf_counter() - t0) / int(iters)), flush=True)
+    print(json.dumps((clock() - t0) / int(iters)), flush=True)
 '''
 
 ITERS = {"W1": 40, "W2": 20, "W3": 20, "W4": 4, "W5": 6}
@@ -90,10 +93,16 @@ def main():
     ap.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     ap.add_argument("--impls", default="fused,book")
     ap.add_argument("--dtypes", default="float64,float32")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: the worker's main-thread CPU time (time.thread_time), which "
+                         "time slices lost to other processes do not inflate; one thread only")
     args = ap.parse_args()
+    if args.clock == "cpu" and args.threads != 1:
+        ap.error("--clock cpu measures one thread: use it with --threads 1")
     workers = {}
     for name, path in (("A", args.a), ("B", args.b)):
-        workers[name] = subprocess.Popen([sys.executable, "-c", WORKER, path, str(args.threads)],
+        workers[name] = subprocess.Popen([sys.executable, "-c", WORKER, path, str(args.threads),
+                                          args.clock],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          text=True)
 
@@ -127,6 +136,7 @@ def main():
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     res = {"a": args.a, "b": args.b, "threads": args.threads, "reps": args.reps,
+           "clock": args.clock,
            "load_start": load0, "load_end": os.getloadavg()[0],
            "time_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "rows": rows}
     (out / "ab.json").write_text(json.dumps(res, indent=1))

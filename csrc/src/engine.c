@@ -198,6 +198,18 @@ dl_status dl_engine_finish(dl_engine *e)
             if (!op->xc || !op->xn || !op->stat) return DL_ERR_NOMEM;
         }
     }
+    /* conv segments: each conv with the relu/sigmoid ops and the one pooling that follow it */
+    for (int i = 0; i < e->nops; i++) {
+        dl_eop *op = &e->ops[i];
+        op->seg_end = i;
+        if (op->kind != DL_EOP_CONV || op->in_seg) continue;
+        int j = i + 1;
+        while (j < e->nops && (e->ops[j].kind == DL_EOP_RELU || e->ops[j].kind == DL_EOP_SIGMOID))
+            j++;
+        if (j < e->nops && e->ops[j].kind == DL_EOP_POOL) j++;
+        op->seg_end = j - 1;
+        for (int k = i + 1; k < j; k++) e->ops[k].in_seg = 1;
+    }
     const dl_eop *last = &e->ops[e->nops - 1];
     e->classes = last->out_n;
     e->gmax = gmax;

@@ -27,6 +27,10 @@
 typedef struct dl_eop {
     int kind;         /* DL_EOP_* */
     int need_dx;      /* 0 when nothing upstream needs the input gradient (first param op) */
+    /* conv segments: a conv's seg_end is the last op of the relu/sigmoid run and optional
+     * pooling after it, which its per-sample pass runs (seg_end == the conv's own index: none);
+     * in_seg is 1 for those ops (the pass runs them, not the op loop) */
+    int seg_end, in_seg;
     dl_index in_n, out_n; /* elements per sample */
     dl_index C, H, W;     /* input (C,H,W) per sample (D,1,1 for flat inputs) */
     dl_index M;           /* affine: output features; conv: filters (FN) */
@@ -42,7 +46,8 @@ typedef struct dl_eop {
     void *col;            /* conv: (cap*oh*ow, C*fh*fw) im2col cache */
     void *xc, *xn, *stat; /* batchnorm: (cap, D) x 2, and 3*D stats (mean, var, std) */
     uint8_t *mask;        /* relu (x <= 0) / dropout (kept) mask, cap*out_n bytes */
-    int64_t *arg;         /* pool argmax, cap*out_n, the Pooling layer's order */
+    int64_t *arg;         /* pool argmax, cap*out_n: the Pooling layer's (n, oh, ow, c) order,
+                           * or (n, c, oh, ow) in a conv segment (read back plane by plane) */
 } dl_eop;
 
 typedef struct dl_eparam { /* one parameter array in the one-pass update: op's slot */
