@@ -490,3 +490,45 @@ def test_trainer_auto_falls_back_when_a_callback_makes_the_net_unfusable(rebind)
                 verbose=False, fused=fused, callback=cb).train()
         runs.append(np.asarray(net.params["W2"]).copy())
     assert_bits(runs[0], runs[1], "W2")
+
+
+def test_trainer_chooses_one_step_strategy_and_says_when_it_falls_back(capsys):
+    """One strategy per Trainer (dlcore._steps): fused for a book network under "auto",
+    per-layer for fused=False and for a subclass; a fall-back during training is said once
+    when verbose, and ``tr.fused = False`` set between steps moves to the per-layer step."""
+    from dlcore import _steps
+    from dlcore.trainer import Trainer
+    from dlcore.two_layer_net import TwoLayerNet
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((40, 6))
+    t = rng.integers(0, 3, 40)
+
+    class Sub(TwoLayerNet):
+        pass
+
+    def make(net_cls, fused, **kw):
+        np.random.seed(4)
+        return Trainer(net_cls(6, 5, 3), x, t, x, t, epochs=1, mini_batch_size=10,
+                       optimizer="sgd", verbose=False, fused=fused, **kw)
+
+    tr = make(TwoLayerNet, "auto")
+    tr.train_step()
+    assert type(tr._stepper) is _steps.FusedStep and tr._fused is not None
+    tr.fused = False
+    tr.train_step()
+    assert type(tr._stepper) is _steps.LayerStep and tr._fused is None
+    for cls, fused in ((TwoLayerNet, False), (Sub, "auto")):
+        tr = make(cls, fused)
+        tr.train_step()
+        assert type(tr._stepper) is _steps.LayerStep, (cls, fused)
+
+    def cb(tr):
+        net = tr.network
+        net.params["W1"] = net.layers["Affine1"].W = np.asfortranarray(net.params["W1"])
+    tr = Trainer(TwoLayerNet(6, 5, 3), x, t, x, t, epochs=3, mini_batch_size=10,
+                 optimizer="sgd", verbose=True, fused="auto", callback=cb)
+    tr.train()
+    out = capsys.readouterr().out
+    assert out.count("continuing on the per-layer path") == 1
+    assert type(tr._stepper) is _steps.LayerStep

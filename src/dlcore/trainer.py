@@ -330,10 +330,9 @@ class Trainer:
         if fused not in ("auto", True, False):
             raise ValueError(f"Trainer: expected fused='auto', True or False; got {fused!r}")
         self.fused = fused
-        self._fused = None
-        self._fused_loss = False
+        self._stepper = None  # the step strategy, chosen at the first step (see _steps.py)
         if fused is True:
-            self._fused_trainer(strict=True)
+            self._make_stepper(strict=True)
 
         if isinstance(checkpoint_every, (bool, np.bool_)) or not isinstance(
                 checkpoint_every, numbers.Real) or not 0 < checkpoint_every < float("inf"):
@@ -453,48 +452,44 @@ class Trainer:
         with _one_blas_thread():
             self._step()
 
-    def _fused_trainer(self, strict=False):
-        """The FusedTrainer for this network and optimizer, or None (per-layer path)."""
-        if self.fused is False:
-            return None
-        if self._fused is not None:
-            return self._fused
-        from . import engine
+    @property
+    def _fused(self):
+        """The FusedTrainer the steps run on, or None (per-layer path, or not chosen yet)."""
+        return self._stepper.fused if self._stepper is not None else None
+
+    def _make_stepper(self, strict=False):
+        """The step strategy (see _steps.py): fused when ``fused`` allows it and the engine
+        takes this network and optimizer, else per-layer; wrapped for distributed runs."""
+        from . import _steps
+        inner = self._fused_step(strict) if self.fused is not False else None
+        if inner is None:
+            inner = _steps.LayerStep(self)
+        self._stepper = _steps.DistributedStep(self, inner) if self._size > 1 else inner
+        return self._stepper
+
+    def _fused_step(self, strict):
+        from . import _steps, engine
         fused_loss = type(self.network).__dict__.get("_dlcore_fused_loss")
         try:
             if fused_loss is None:
                 raise engine.NotFusable(f"{type(self.network).__name__} is not one of "
                                         "dlcore's book networks")
             ft = engine.FusedTrainer(self.network, self.optimizer)
-        except engine.NotFusable as exc:
+        except engine.NotFusable:
             if strict:
                 raise
-            self._fall_back(exc)
+            self.fused = False
             return None
-        self._fused = ft
-        self._fused_loss = fused_loss and not getattr(self.network, "weight_decay_lambda", 0)
-        return ft
+        fused_loss = fused_loss and not getattr(self.network, "weight_decay_lambda", 0)
+        return _steps.FusedStep(self, ft, fused_loss)
 
     def _fall_back(self, reason):
         """fused='auto' continues on the per-layer path (said once when verbose)."""
-        if self._fused is not None and self.verbose:
+        if self.verbose:
             self._print(f"Trainer: the fused engine cannot run this step ({reason}); "
                         "continuing on the per-layer path")
         self.fused = False
-        self._fused = None
-
-    def _fused_gradient(self, ft, x_batch, t_batch):
-        """ft.gradient, or None when fused='auto' meets what the engine cannot run (checked
-        before anything is drawn or computed, so the per-layer path takes the same step)."""
-        from .engine import NotFusable
-        try:
-            with self._local():
-                return ft.gradient(x_batch, t_batch)
-        except NotFusable as exc:
-            if self.fused is True:
-                raise
-            self._fall_back(exc)
-            return None
+        self._make_stepper()
 
     def _step(self):
         batch_mask = np.random.choice(self.train_size, self.batch_size)
@@ -504,25 +499,20 @@ class Trainer:
         x_batch = self.x_train[batch_mask]
         t_batch = self.t_train[batch_mask]
 
-        ft = self._fused_trainer()
-        grads = self._fused_gradient(ft, x_batch, t_batch) if ft is not None else None
-        if grads is not None:  # the same step on the fused engine (see the module docstring)
-            if self._size > 1:
-                self._average(grads, len(batch_mask))
-            ft.update()
-            with self._local():
-                loss = ft.loss(x_batch, t_batch) if self._fused_loss else \
-                    self.network.loss(x_batch, t_batch)
+        stepper = self._stepper
+        if stepper is None or (self.fused is False and stepper.fused is not None):
+            stepper = self._make_stepper()  # first step, or fused switched off since
+        if stepper.fused is None:
+            loss = stepper.step(x_batch, t_batch)
         else:
-            with self._local():
-                grads = self.network.gradient(x_batch, t_batch)
-            if self._size > 1:
-                self._average(grads, len(batch_mask))
-            self.optimizer.update(self.network.params, grads)
-            with self._local():
-                loss = self.network.loss(x_batch, t_batch)
-        if self._size > 1:
-            loss = self._global_mean(loss, len(batch_mask))
+            from .engine import NotFusable
+            try:
+                loss = stepper.step(x_batch, t_batch)
+            except NotFusable as exc:  # raised before anything was drawn or computed
+                if self.fused is True:
+                    raise
+                self._fall_back(exc)
+                loss = self._stepper.step(x_batch, t_batch)
         self.train_loss_list.append(loss)
         if self._bar is not None:
             self._bar.set_postfix_str(f"loss {float(loss):.4f}", refresh=False)
