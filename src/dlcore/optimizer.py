@@ -28,20 +28,34 @@ def _check_dicts(params, grads, who):
                             f"{describe(d)}")
 
 
+def _may_overlap(a, b):
+    """np.may_share_memory(a, b), answered at once for two distinct arrays that each own
+    their memory (no view of one can be the other)."""
+    if a is not b and a.base is None and b.base is None:
+        return False
+    return np.may_share_memory(a, b)
+
+
 def _check_state_aliasing(who, key, p, g, **states):
     """ValueError when a state array shares memory with the parameter, its gradient or another
     state array of the same key (``m[k] is v[k]``, ``h[k] is p``): the book's in-place
     statements then depend on their order, and a fused kernel would give other values."""
-    arrays = [(f"params[{key!r}]", p), (f"grads[{key!r}]", g)]
-    arrays += [(f"{name}[{key!r}]", a) for name, a in states.items()]
-    for i, (sname, s) in enumerate(arrays[2:], 2):
+    arrays = (p, g) + tuple(states.values())
+    if all(getattr(a, "base", 0) is None for a in arrays) and \
+            len(set(map(id, arrays))) == len(arrays):
+        return  # distinct arrays that each own their memory
+    for i in range(2, len(arrays)):
+        s = arrays[i]
         if not isinstance(s, np.ndarray):
             continue
-        for oname, o in arrays[:i]:
-            if isinstance(o, np.ndarray) and np.may_share_memory(s, o):
-                raise ValueError(f"{who}: expected optimizer state {sname} to share no memory "
-                                 f"with the parameter, its gradient or other state; got "
-                                 f"{sname} sharing memory with {oname}")
+        for j in range(i):
+            o = arrays[j]
+            if isinstance(o, np.ndarray) and _may_overlap(s, o):
+                names = [f"params[{key!r}]", f"grads[{key!r}]"] + \
+                    [f"{name}[{key!r}]" for name in states]
+                raise ValueError(f"{who}: expected optimizer state {names[i]} to share no "
+                                 f"memory with the parameter, its gradient or other state; "
+                                 f"got {names[i]} sharing memory with {names[j]}")
 
 
 def _kernel_views(who, p, g, *state):
@@ -75,11 +89,11 @@ def _kernel_views(who, p, g, *state):
                for s in sv):
         return None
     gc = as_c(gv, p.dtype)
-    if np.may_share_memory(gc, pv) and not _same_memory(gc, pv):
+    if _may_overlap(gc, pv) and not _same_memory(gc, pv):
         # a gradient that partly overlaps its own parameter (views of one buffer): numpy
         # reads such an operand as if copied first; the kernel would read updated values
         gc = gc.copy()
-    if any(np.may_share_memory(st, pv) or np.may_share_memory(st, gc) for st in sv):
+    if any(_may_overlap(st, pv) or _may_overlap(st, gc) for st in sv):
         return None
     return (flat(pv), flat(gc)) + tuple(flat(st) for st in sv)
 
