@@ -158,7 +158,7 @@ static int eng_alloc_forward(dl_engine *e, int i, int train)
     dl_eop *op = &e->ops[i];
     const size_t el = (size_t)e->elem;
     const dl_index cap = e->cap;
-    op->out = eng_alloc(e, (size_t)(cap * op->out_n) * el);
+    op->out = op->inplace ? e->ops[i - 1].out : eng_alloc(e, (size_t)(cap * op->out_n) * el);
     if (!op->out) return 0;
     if (op->kind == DL_EOP_CONV) {
         const dl_index K = op->C * op->fh * op->fw;
@@ -176,6 +176,28 @@ static int eng_alloc_forward(dl_engine *e, int i, int train)
     return 1;
 }
 
+/* Conv segments (each conv with the relu/sigmoid ops and the one pooling that follow it) and
+ * the ops that run in place (see dl_eop). */
+static void mark_segments(dl_engine *e)
+{
+    for (int i = 0; i < e->nops; i++) {
+        dl_eop *op = &e->ops[i];
+        op->seg_end = i;
+        if (op->kind != DL_EOP_CONV || op->in_seg) continue;
+        int j = i + 1;
+        while (j < e->nops && (e->ops[j].kind == DL_EOP_RELU || e->ops[j].kind == DL_EOP_SIGMOID))
+            j++;
+        if (j < e->nops && e->ops[j].kind == DL_EOP_POOL) j++;
+        op->seg_end = j - 1;
+        for (int k = i + 1; k < j; k++) e->ops[k].in_seg = 1;
+    }
+    for (int i = 1; i < e->nops; i++) {
+        dl_eop *op = &e->ops[i];
+        op->inplace = (op->kind == DL_EOP_RELU || op->kind == DL_EOP_DROPOUT) && !op->in_seg &&
+                      e->ops[i - 1].kind != DL_EOP_SIGMOID;
+    }
+}
+
 dl_status dl_engine_finish(dl_engine *e)
 {
     if (!e || e->finished || e->nops == 0) return DL_ERR_ARG;
@@ -186,6 +208,7 @@ dl_status dl_engine_finish(dl_engine *e)
         if (has_params(e->ops[i].kind)) { first_param = i; break; }
     if (first_param < 0) return DL_ERR_ARG;
     dl_index gmax = e->in_n;
+    mark_segments(e);
     for (int i = 0; i < e->nops; i++) {
         dl_eop *op = &e->ops[i];
         op->need_dx = i > first_param;
@@ -197,18 +220,6 @@ dl_status dl_engine_finish(dl_engine *e)
             op->stat = eng_alloc(e, (size_t)(3 * op->in_n) * el);
             if (!op->xc || !op->xn || !op->stat) return DL_ERR_NOMEM;
         }
-    }
-    /* conv segments: each conv with the relu/sigmoid ops and the one pooling that follow it */
-    for (int i = 0; i < e->nops; i++) {
-        dl_eop *op = &e->ops[i];
-        op->seg_end = i;
-        if (op->kind != DL_EOP_CONV || op->in_seg) continue;
-        int j = i + 1;
-        while (j < e->nops && (e->ops[j].kind == DL_EOP_RELU || e->ops[j].kind == DL_EOP_SIGMOID))
-            j++;
-        if (j < e->nops && e->ops[j].kind == DL_EOP_POOL) j++;
-        op->seg_end = j - 1;
-        for (int k = i + 1; k < j; k++) e->ops[k].in_seg = 1;
     }
     const dl_eop *last = &e->ops[e->nops - 1];
     e->classes = last->out_n;

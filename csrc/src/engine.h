@@ -21,9 +21,11 @@
 /* predict splits its batch-capacity chunks over at most this many threads */
 #define DL_ENGINE_MAX_TWINS 16
 
-/* One op of the plan. Activations are the layers' own layouts (NCHW, or (N, D) rows), every
- * op writes its own output buffer (no op runs in place, so no backward ever reads a buffer
- * that a later op overwrote), and each op caches exactly what its layer class caches. */
+/* One op of the plan. Activations are the layers' own layouts (NCHW, or (N, D) rows); every
+ * op writes its own output buffer, except a relu or dropout after an op whose backward does
+ * not read its output (all but sigmoid), which writes over its input (inplace): no backward
+ * ever reads a buffer that a later op overwrote. Each op caches exactly what its layer class
+ * caches. */
 typedef struct dl_eop {
     int kind;         /* DL_EOP_* */
     int need_dx;      /* 0 when nothing upstream needs the input gradient (first param op) */
@@ -31,6 +33,10 @@ typedef struct dl_eop {
      * pooling after it, which its per-sample pass runs (seg_end == the conv's own index: none);
      * in_seg is 1 for those ops (the pass runs them, not the op loop) */
     int seg_end, in_seg;
+    /* relu / dropout writing over its input (the previous op's output): set where no
+     * backward reads that buffer (every op's backward but sigmoid's reads its own caches,
+     * masks or input, never its output) */
+    int inplace;
     dl_index in_n, out_n; /* elements per sample */
     dl_index C, H, W;     /* input (C,H,W) per sample (D,1,1 for flat inputs) */
     dl_index M;           /* affine: output features; conv: filters (FN) */
