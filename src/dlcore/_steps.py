@@ -13,6 +13,7 @@
 The strategies hold no state of the step beyond their network, optimizer and engine; the
 Trainer keeps the counters, lists and printing.
 """
+import numpy as np
 
 
 class LayerStep:
@@ -75,6 +76,24 @@ class DistributedStep:
     def step(self, x, t):
         n = len(x)
         grads = self.inner.gradient(x, t)
-        self._tr._average(grads, n)
+        self._average(grads, n)
         self.inner.update(grads)
-        return self._tr._global_mean(self.inner.loss(x, t), n)
+        return self._global_mean(self.inner.loss(x, t), n)
+
+    def _average(self, grads, n_local):
+        """Averages grads (and batch-norm running statistics) over the ranks in place,
+        weighted by the local sample count."""
+        tr = self._tr
+        arrays = dict(grads)
+        for name, layer, attr in tr._bn:
+            a = getattr(layer, attr)
+            if a is not None:
+                arrays["\x00bn:" + name] = a
+        tr._averager(arrays, n_local / tr.batch_size)
+
+    def _global_mean(self, loss, n_local):
+        """The global-batch mean of the ranks' losses (each weighted by its sample count)."""
+        from . import distributed as dist
+        tr = self._tr
+        total = dist.sum_scalars([float(loss) * n_local], tr._comm)[0] / tr.batch_size
+        return type(loss)(total) if isinstance(loss, np.generic) else total

@@ -408,21 +408,6 @@ class Trainer:
             return _NoContext
         return _SwappedRng(self)
 
-    def _average(self, grads, n_local):
-        """Average grads (and batch-norm running statistics) over the ranks in place,
-        weighted by the local sample count."""
-        arrays = dict(grads)
-        for name, layer, attr in self._bn:
-            a = getattr(layer, attr)
-            if a is not None:
-                arrays["\x00bn:" + name] = a
-        self._averager(arrays, n_local / self.batch_size)
-
-    def _global_mean(self, loss, n_local):
-        from . import distributed as dist
-        total = dist.sum_scalars([float(loss) * n_local], self._comm)[0] / self.batch_size
-        return type(loss)(total) if isinstance(loss, np.generic) else total
-
     def _accuracy(self, x, t):
         """network.accuracy(x, t); shared across the ranks in distributed mode (each scores
         a slice, the correct counts are summed: the same value as one process gets)."""
