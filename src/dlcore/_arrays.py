@@ -74,8 +74,9 @@ def check_not_bool(x, what, why="numpy cannot negate or subtract booleans"):
 
 
 def flat(x):
-    """A 1-D view of a C-contiguous array."""
-    return x.reshape(-1)
+    """A 1-D view of a C-contiguous array (ravel: the same view as reshape(-1), in half the
+    time)."""
+    return x.ravel()
 
 
 def labels(t, n, what):

@@ -61,9 +61,13 @@ def _check_state_aliasing(who, key, p, g, **states):
 def _kernel_views(who, p, g, *state):
     """Flat C-order views of a parameter, its gradient and state arrays when a kernel can
     update them in place, else None. Fortran-ordered parameters (the book's ch03 weights) are
-    updated through their transposes, which are C-contiguous views of the same memory."""
-    if not (isinstance(p, np.ndarray) and (p.dtype == F64 or p.dtype == F32)
-            and p.flags.writeable and p.flags.aligned and p.size):
+    updated through their transposes, which are C-contiguous views of the same memory.
+    (Called for every parameter of every update: plain loops, no generators.)"""
+    if not isinstance(p, np.ndarray):
+        return None
+    dt = p.dtype
+    pf = p.flags
+    if not ((dt == F64 or dt == F32) and pf.writeable and pf.aligned and p.size):
         return None
     g = np.asarray(g)
     if g.dtype.kind not in "biuf":
@@ -71,31 +75,37 @@ def _kernel_views(who, p, g, *state):
         # float loop); a C kernel must not silently drop an imaginary part
         raise TypeError(f"{who}: expected real numeric gradients; got {describe(g)} for a "
                         f"{p.dtype} parameter")
-    if g.shape != p.shape or g.dtype != p.dtype:
+    if g.shape != p.shape or g.dtype != dt:
         # another gradient dtype changes where the book's statements round: a wider one
         # (float64 for float32 p) computes in the wider type, a narrower one (float16, ints)
         # squares or scales g in its own type first; the numpy path reproduces both
         return None
-    if not all(isinstance(s, np.ndarray) and s.flags.aligned and s.flags.writeable
-               for s in state):
-        return None
-    if p.flags.c_contiguous:
+    for s in state:
+        if not isinstance(s, np.ndarray):
+            return None
+        sf = s.flags
+        if not (sf.aligned and sf.writeable):
+            return None
+    if pf.c_contiguous:
         pv, gv, sv = p, g, state
-    elif p.flags.f_contiguous:
+    elif pf.f_contiguous:
         pv, gv, sv = p.T, g.T, tuple(s.T for s in state)
     else:
         return None
-    if not all(s.dtype == p.dtype and s.flags.c_contiguous and s.shape == pv.shape
-               for s in sv):
-        return None
-    gc = as_c(gv, p.dtype)
+    for s in sv:
+        if s.dtype != dt or not s.flags.c_contiguous or s.shape != pv.shape:
+            return None
+    gc = as_c(gv, dt)
     if _may_overlap(gc, pv) and not _same_memory(gc, pv):
         # a gradient that partly overlaps its own parameter (views of one buffer): numpy
         # reads such an operand as if copied first; the kernel would read updated values
         gc = gc.copy()
-    if any(_may_overlap(st, pv) or _may_overlap(st, gc) for st in sv):
-        return None
-    return (flat(pv), flat(gc)) + tuple(flat(st) for st in sv)
+    for s in sv:
+        if _may_overlap(s, pv) or _may_overlap(s, gc):
+            return None
+    if not state:
+        return flat(pv), flat(gc)
+    return (flat(pv), flat(gc)) + tuple([flat(s) for s in sv])
 
 
 def _same_memory(a, b):
