@@ -160,11 +160,6 @@ static int eng_alloc_forward(dl_engine *e, int i, int train)
     const dl_index cap = e->cap;
     op->out = op->inplace ? e->ops[i - 1].out : eng_alloc(e, (size_t)(cap * op->out_n) * el);
     if (!op->out) return 0;
-    if (op->kind == DL_EOP_CONV) {
-        const dl_index K = op->C * op->fh * op->fw;
-        op->col = eng_alloc(e, (size_t)(cap * op->oh * op->ow * K) * el);
-        if (!op->col) return 0;
-    }
     if (op->kind == DL_EOP_POOL) {
         op->arg = (int64_t *)eng_alloc(e, (size_t)(cap * op->out_n) * sizeof(int64_t));
         if (!op->arg) return 0;
@@ -273,7 +268,7 @@ dl_engine *dl_engine_twin(dl_engine *e, int k)
     int ok = 1;
     for (int i = 0; i < t->nops && ok; i++) {
         dl_eop *op = &t->ops[i];
-        op->col = op->xc = op->xn = op->stat = NULL;
+        op->xc = op->xn = op->stat = NULL;
         op->mask = NULL;
         op->arg = NULL;
         op->g[0] = op->g[1] = op->s1[0] = op->s1[1] = op->s2[0] = op->s2[1] = NULL;

@@ -49,7 +49,6 @@ typedef struct dl_eop {
     dl_index pn[2];       /* elements of p[0], p[1] */
     /* engine-owned buffers */
     void *out;            /* (cap, out_n) activation */
-    void *col;            /* conv: (cap*oh*ow, C*fh*fw) im2col cache */
     void *xc, *xn, *stat; /* batchnorm: (cap, D) x 2, and 3*D stats (mean, var, std) */
     uint8_t *mask;        /* relu (x <= 0) / dropout (kept) mask, cap*out_n bytes */
     int64_t *arg;         /* pool argmax, cap*out_n: the Pooling layer's (n, oh, ow, c) order,
