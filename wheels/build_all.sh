@@ -12,11 +12,16 @@
 #     host CPython 3.11 (no compiler on PATH), Debian bullseye (glibc 2.31, CPython 3.11
 #     built from Debian's source package), trixie (3.13), sid (3.14) in debootstrap chroots
 #     (wheels/chroot.sh, cached in wheels/.cache/chroots/);
-#  6. wheels/cross_check.sh: csrc/ compiled for macOS arm64/x86-64 and Windows x86-64;
-# Not here: the aarch64 wheel (hosted CI builds and tests it; README says what ran where).
-# Writes wheelhouse/ (wheels, sdist, summary.txt). Needs root (chroots), debootstrap, network
-# to PyPI and Debian. About 35-40 minutes on 2 cores with the chroots cached.
-# Environment: PYTHON (default python3, a 3.11), SKIP_CHROOTS=1, TEST_ARGS.
+#  6. wheels/build_aarch64.sh (unless WITH_AARCH64=0): the aarch64 cp311-abi3 wheel
+#     cross-compiled from the same sdist, repaired to manylinux2014_aarch64, its parity and
+#     layer tests and a smoke run (compared with the x86-64 wheel's) under qemu in an arm64
+#     bookworm chroot;
+#  7. wheels/cross_check.sh: csrc/ compiled for macOS arm64/x86-64 and Windows x86-64.
+# The summary (wheelhouse/summary.txt) lists per wheel its tag, size and auditwheel verdict,
+# and per interpreter/userland the test counts (passed, failed, skipped).
+# Writes wheelhouse/ (wheels, sdist, summary.txt). Needs root (chroots), debootstrap,
+# qemu-user-static + binfmt-support (aarch64), network to PyPI and Debian.
+# Environment: PYTHON (default python3, a 3.11), SKIP_CHROOTS=1, WITH_AARCH64=0, TEST_ARGS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,6 +37,7 @@ step() { echo; echo "==== [$((SECONDS - start))s] $*"; }
 note() { echo "$*" | tee -a "$summary"; }
 die() { echo "build_all: FAILED: $*" >&2; cp "$summary" "$wheelhouse/summary.txt"; exit 1; }
 pipq() { "$@" 2> >(grep -v "^WARNING: Location '" >&2); }
+source "$root/wheels/report.sh"  # pytest_counts
 failures=0
 
 step "tools venv"
@@ -76,10 +82,11 @@ for w in "$wheelhouse"/dlcore-*.whl; do
   step "checks: $wn"
   case "$wn" in *manylinux2014_x86_64*) ;; *) die "$wn is not tagged manylinux2014_x86_64" ;; esac
   PATH="$T:$PATH" "$T/auditwheel" show "$w" >"$work/show.txt" 2>&1
-  verdict=$(tr '\n' ' ' <"$work/show.txt" | grep -o 'constrains the platform tag to "[^"]*"' || true)
+  if verdict=$(PATH="$T:$PATH" "$T/auditwheel" show --json "$w" | "$T/python" "$root/wheels/audit_verdict.py"); then :; else failures=$((failures + 1)); fi
   vendored=$(unzip -l "$w" | grep -o 'dlcore.libs/[^ ]*[^/ ]' | tr '\n' ' ')
   note "wheel: $wn"
-  note "  size $(($(stat -c %s "$w") / 1024)) KiB; auditwheel: ${verdict:-?}; vendored: ${vendored:-none}; external: libscipy_openblas.so (scipy-openblas32)"
+  note "  size $(stat -c %s "$w") bytes ($(($(stat -c %s "$w") / 1024)) KiB); vendored: ${vendored:-none}"
+  note "  auditwheel: repaired to manylinux2014_x86_64; $verdict"
   case "$wn" in *abi3*)
     if "$T/abi3audit" "$w" >"$work/abi3audit.txt" 2>&1; then
       note "  abi3audit: $(tr -s ' \n' ' ' <"$work/abi3audit.txt" | grep -o '[0-9]* ABI version mismatches and [0-9]* ABI violations found' || echo ok)"
@@ -126,7 +133,7 @@ host_test() {  # $1 = python, $2 = wheel, $3 = label
     >"$work/test-$label.log" 2>&1
   local rc=$?
   set -e
-  note "  tests, $label: $(tail -1 "$work/test-$label.log" | sed 's/=//g; s/^ *//; s/ *$//')"
+  note "  tests, $label ($(cd "$suite" && "${nocc[@]}" "$v/bin/python" -c 'import os, platform; print("CPython", platform.python_version(), os.confstr("CS_GNU_LIBC_VERSION"))'), this machine's userland): $(pytest_counts "$work/test-$label.log")"
   [ $rc = 0 ] || { failures=$((failures + 1)); grep -E "^(FAILED|ERROR)" "$work/test-$label.log" | head -20; }
   if [ "$label" = "host-cp311-abi3" ]; then
     for p in baseline avx2 avx512; do
@@ -147,8 +154,13 @@ if [ "${SKIP_CHROOTS:-0}" != 1 ]; then
   for c in bullseye trixie sid; do
     step "chroot $c"
     if bash "$root/wheels/chroot.sh" test "$c" "$abi3" "$work/test-$c"; then :; else failures=$((failures + 1)); fi
-    note "  tests, $c ($(grep -m1 '^python ' "$work/test-$c.log" || echo '?')): $(cat "$work/test-$c.txt")"
+    note "  tests, $c chroot ($(grep -m1 '^python ' "$work/test-$c.log" | sed 's/^python/CPython/' || echo '?')): $(pytest_counts "$work/test-$c.log")"
   done
+fi
+
+if [ "${WITH_AARCH64:-1}" != 0 ]; then
+  step "aarch64 wheel (wheels/build_aarch64.sh)"
+  if SUMMARY="$summary" bash "$root/wheels/build_aarch64.sh" "$sdist"; then :; else failures=$((failures + 1)); fi
 fi
 
 step "macOS / Windows compile checks"

@@ -13,11 +13,18 @@
 #             /opt/python3.11 inside the chroot (a few minutes on 2 cores, once);
 #   trixie    Debian 13, CPython 3.13;
 #   sid       Debian unstable (forky), CPython 3.14;
-#   bookworm-arm64  Debian 12 for aarch64 (needs qemu-user-static and binfmt; not yet used
-#             by build_all.sh).
+#   bookworm-arm64  Debian 12 for aarch64, run under qemu-user (needs qemu-user-static and
+#             binfmt-support); used by wheels/build_aarch64.sh. Two settings for emulation
+#             only: QEMU_CPU (default neoverse-n1), since under qemu's default CPU OpenBLAS
+#             picks its SME kernels, which give wrong numbers there; KMP_TOPOLOGY_METHOD=flat,
+#             since qemu-user shows the x86-64 host's /proc/cpuinfo to the aarch64 process and
+#             LLVM's libomp aborts parsing it ("Assertion failure at kmp_affinity.cpp(3209)").
 # Chroots live in wheels/.cache/chroots/ (gitignored); delete a folder to rebuild it. Needs
 # root, debootstrap, and the network to Debian's archive and PyPI (nothing else).
-# Environment: TEST_ARGS (pytest selection, default: the whole tests/ folder),
+# Environment: TEST_ARGS (pytest selection, default: the whole tests/ folder), SMOKE=1 (also
+# run wheels/smoke.py after the tests, its JSON line into OUT.smoke.json), FIND_LINKS (a folder
+# of wheels for the chroot's platform, downloaded beforehand: install from it with --no-index,
+# which spares pip's resolving and downloading under qemu),
 # DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -97,30 +104,45 @@ test_in_chroot() {
   local py
   py=$(python_of "$name")
   host_net "$dir"
+  local pipflags=""
   rm -rf "$dir/tmp/dlcore-test" && mkdir -p "$dir/tmp/dlcore-test"
   cp "$wheel" "$dir/tmp/dlcore-test/"
   cp -r "$root/tests" "$root/pyproject.toml" "$dir/tmp/dlcore-test/"
+  cp "$root/wheels/smoke.py" "$dir/tmp/dlcore-test/"
+  if [ -n "${FIND_LINKS:-}" ]; then
+    cp -r "$FIND_LINKS" "$dir/tmp/dlcore-test/wheels"
+    pipflags="--no-index --find-links ./wheels"
+  fi
   find "$dir/tmp/dlcore-test" -name __pycache__ -prune -exec rm -rf {} +
   if [ -d "$root/../shared/book-params" ]; then
     cp -r "$root/../shared/book-params" "$dir/tmp/dlcore-test/book-params"
   fi
   mounts "$dir" mount
   trap 'mounts "'"$dir"'" umount' RETURN
-  local w
+  local w qemu=()
   w=$(basename "$wheel")
+  # under qemu, pip's byte-compiling of every installed module (matplotlib, numpy, ...) takes
+  # minutes; Python compiles what the tests import instead
+  if [ "$(arch_of "$name")" != amd64 ]; then
+    qemu=(QEMU_CPU="${QEMU_CPU:-neoverse-n1}" KMP_TOPOLOGY_METHOD=flat)
+    pipflags="$pipflags --no-compile"
+  fi
+  rm -f "$out.smoke.json"
   set +e
-  chroot "$dir" /usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
+  chroot "$dir" /usr/bin/env -i "${qemu[@]}" PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DLCORE_BOOK_PARAMS=/tmp/dlcore-test/book-params TEST_ARGS="${TEST_ARGS:-tests}" \
-    /bin/sh -euc "
+    SMOKE="${SMOKE:-0}" /bin/sh -euc "
       cd /tmp/dlcore-test
       $py -m venv venv
-      venv/bin/python -m pip install -q --only-binary :all: './$w[test]'
+      venv/bin/python -m pip install -q --only-binary :all: $pipflags './$w[test]'
       venv/bin/python -c 'import sys, dlcore; print(\"python\", sys.version.split()[0], __import__(\"os\").confstr(\"CS_GNU_LIBC_VERSION\")); dlcore.show_config()'
+      if [ \"\$SMOKE\" = 1 ]; then (cd / && /tmp/dlcore-test/venv/bin/python /tmp/dlcore-test/smoke.py >/tmp/dlcore-test/smoke.json) || echo 'smoke.py failed'; fi
       venv/bin/python -m pytest \$TEST_ARGS -q -p no:cacheprovider
     " >"$out.log" 2>&1
   local rc=$?
   set -e
+  [ ! -s "$dir/tmp/dlcore-test/smoke.json" ] || cp "$dir/tmp/dlcore-test/smoke.json" "$out.smoke.json"
   tail -1 "$out.log" | sed 's/=//g; s/^ *//; s/ *$//' >"$out.txt"
   echo "chroot $name: $(head -1 "$out.log" | grep python || true) -> $(cat "$out.txt") (exit $rc)"
   return $rc
