@@ -535,3 +535,21 @@ def test_trainer_chooses_one_step_strategy_and_says_when_it_falls_back(capsys):
     out = capsys.readouterr().out
     assert out.count("continuing on the per-layer path") == 1
     assert type(tr._stepper) is _steps.LayerStep
+
+
+def test_hyper_parameter_changed_in_place_is_seen():
+    """A dropout ratio held as a 0-d array and changed in place between steps: the plan's
+    record is a copy, so the next step rebuilds with the new ratio (1.0: nothing kept)."""
+    from dlcore.multi_layer_net_extend import MultiLayerNetExtend
+    np.random.seed(0)
+    net = MultiLayerNetExtend(6, [5], 3, use_dropout=True, dropout_ration=0.2)
+    drop = next(l for l in net.layers.values() if isinstance(l, Dropout))
+    drop.dropout_ratio = np.array(0.2)
+    x = np.random.rand(40, 6)
+    t = np.random.randint(0, 3, 40)
+    ft = FusedTrainer(net, SGD())
+    ft.step(x, t)
+    assert ft.dropout_masks()[0].mean() > 0.5
+    drop.dropout_ratio[...] = 1.0
+    ft.step(x, t)
+    assert not ft.dropout_masks()[0].any()

@@ -360,7 +360,8 @@ class FusedTrainer:
         self._engine = eng
         self._in_shape = in_shape
         self._cap = cap
-        self._sig = sig
+        # arrays (a 0-d ratio, say) copied: the live one may later change in place
+        self._sig = [v.copy() if isinstance(v, np.ndarray) else v for v in sig]
         self._shapes = tuple(shapes)
         self._last_rows = 0
         self._bind()
@@ -534,7 +535,7 @@ class FusedTrainer:
         """One training step (gradient, then update); returns the training-mode loss."""
         opt = self.optimizer
         if opt is None:
-            raise ValueError("FusedTrainer.update: no optimizer was given")
+            raise ValueError("FusedTrainer.step: no optimizer was given")
         with self._lock:
             self.gradient(x, t)
             # gradient checked the plan and the bindings under this lock, and nothing of
