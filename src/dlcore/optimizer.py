@@ -103,8 +103,6 @@ def _kernel_views(who, p, g, *state):
     for s in sv:
         if _may_overlap(s, pv) or _may_overlap(s, gc):
             return None
-    if not state:
-        return flat(pv), flat(gc)
     return (flat(pv), flat(gc)) + tuple([flat(s) for s in sv])
 
 
