@@ -105,6 +105,7 @@ for dt in (np.float64, np.float32):
     K.exp(y, x)
     h = hashlib.sha256(y.tobytes())
     h.update(F.sigmoid(x).tobytes())
+    h.update(F.sigmoid_grad(x).tobytes())
     h.update(F.softmax(x[:10000].reshape(100, 100)).tobytes())
     h.update(F.softmax(x[:10003].reshape(7, 1429)).tobytes())
     out[np.dtype(dt).name] = h.hexdigest()

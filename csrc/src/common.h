@@ -85,6 +85,16 @@ static inline void dl_aligned_free(void *p) { free(p); }
 #define DL_CAT_(a, b) a##b
 #define DL_CAT(a, b) DL_CAT_(a, b)
 
+/* Before a loop whose only carried value v is a running maximum: lets the compiler vectorise
+ * it (OpenMP's simd construct). For the max only, which is exact, so that no order of
+ * evaluation changes a bit; without OpenMP a plain loop. */
+#if defined(_OPENMP) && !defined(_MSC_VER)
+#define DL_PRAGMA_(x) _Pragma(#x)
+#define DL_SIMD_MAX(v) DL_PRAGMA_(omp simd reduction(max : v))
+#else
+#define DL_SIMD_MAX(v)
+#endif
+
 /* 1 when a loop of `work` operations over `nblocks` independent blocks should fork on a
  * team of `team` threads. */
 static inline int dl_should_fork_team(double work, dl_index nblocks, int team)
