@@ -95,18 +95,38 @@ static inline void dl_aligned_free(void *p) { free(p); }
 #define DL_SIMD_MAX(v)
 #endif
 
-/* 1 when a loop of `work` operations over `nblocks` independent blocks should fork on a
- * team of `team` threads. */
-static inline int dl_should_fork_team(double work, dl_index nblocks, int team)
+/* The processors this process may run on (omp_get_num_procs: the affinity mask), read with
+ * the thread count: no loop forks wider, since threads beyond them only share its cores. */
+extern int dl_fork_procs;
+
+/* The team a loop of `work` operations over `nblocks` independent blocks forks on, with at
+ * most `team` threads (and dl_fork_procs): as many threads as get dl_omp_min_work / 2 operations each (so that on
+ * 2 threads a loop forks from dl_omp_min_work, the threshold measured on this 2-core machine
+ * class, and on 16 cores a loop takes the threads its work pays for, not all of them), no
+ * more than the blocks; 1 (serial) below two threads' worth, or inside a parallel region.
+ * The blocks are fixed by the shapes, so the team size changes no result. */
+static inline int dl_fork_team(double work, dl_index nblocks, int team)
 {
 #ifdef _OPENMP
-    return work >= dl_omp_min_work && nblocks > 1 && team > 1 && !omp_in_parallel();
+    if (team > dl_fork_procs) team = dl_fork_procs;
+    if (team < 2 || nblocks < 2 || work < dl_omp_min_work || omp_in_parallel())
+        return 1;
+    const double per = 2.0 * work / dl_omp_min_work; /* >= 2 */
+    if (per < (double)team) team = (int)per;
+    if (nblocks < (dl_index)team) team = (int)nblocks;
+    return team;
 #else
     (void)work;
     (void)nblocks;
     (void)team;
-    return 0;
+    return 1;
 #endif
+}
+
+/* 1 when such a loop forks on a team of at most `team` threads. */
+static inline int dl_should_fork_team(double work, dl_index nblocks, int team)
+{
+    return dl_fork_team(work, nblocks, team) > 1;
 }
 
 /* The same with the team dl_get_max_threads() gives now. */
@@ -131,14 +151,14 @@ static inline dl_index dl_block_begin(dl_index n, dl_index nb, dl_index b)
     return (dl_index)(((long long)n * b) / nb);
 }
 
-/* for (i = 0; i < n; i++) { body } - forked over a team of `team` OpenMP threads (static
- * schedule) when the loop does `work` operations in all and dl_should_fork_team agrees, else a
- * plain serial loop. The iterations must be independent; each writes its own outputs. */
+/* for (i = 0; i < n; i++) { body } - forked over dl_fork_team(work, n, team) OpenMP threads
+ * (static schedule) when that is more than one, else a plain serial loop. The iterations must
+ * be independent; each writes its own outputs. */
 #define DL_PARALLEL_FOR_TEAM(team, work, n, i, ...)                                           \
     do {                                                                                      \
         const dl_index dl_n_ = (n);                                                           \
-        const int dl_team_ = (team);                                                          \
-        if (dl_should_fork_team((double)(work), dl_n_, dl_team_)) {                           \
+        const int dl_team_ = dl_fork_team((double)(work), dl_n_, (team));                     \
+        if (dl_team_ > 1) {                                                                   \
             dl_index i;                                                                       \
             dl_fork_note();                                                                   \
             _Pragma("omp parallel for schedule(static) num_threads(dl_team_)")                \

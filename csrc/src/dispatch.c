@@ -205,6 +205,7 @@ static int dl_threads_set;
 static int dl_threads_default = -1;
 #endif
 static int dl_threads_cap = 64;
+int dl_fork_procs = 1 << 30; /* set by dl_threads_init */
 
 static void dl_threads_init(void)
 {
@@ -214,6 +215,7 @@ static void dl_threads_init(void)
     dl_threads_default = omp_get_max_threads();
     const int procs = omp_get_num_procs();
     dl_threads_cap = procs > 16 ? 4 * procs : 64;
+    dl_fork_procs = procs < 1 ? 1 : procs;
 #endif
 }
 
