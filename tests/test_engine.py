@@ -294,8 +294,53 @@ def test_predict_matches_per_layer(dtype):
     for s in range(3):
         x, t = batch(16, 30, seed=s)
         ft.step(x, t)
-    xt, _ = batch(50, 30, seed=9)  # more rows than the batch capacity: chunked
-    assert_close(ft.predict(xt), net.predict(xt, train_flg=False), dtype, scale=10.0)
+    xt, tt = batch(50, 30, seed=9)  # more rows than the batch capacity: chunked
+    got, want = ft.predict(xt), net.predict(xt, train_flg=False)
+    if ft.predicts_like_layers:  # the own kernels: each row the same bits in any chunk
+        np.testing.assert_array_equal(got, want)
+        onehot = np.eye(10)[tt]
+        hits = np.sum(np.argmax(want, axis=1) == tt) / 50.0
+        assert ft.accuracy(xt, tt) == hits == ft.accuracy(xt, onehot)
+    else:  # the BLAS cuts chunks and whole batch into other row blocks
+        assert_close(got, want, dtype, scale=10.0)
+    assert ft.predicts_like_layers == (_kernels.gemm_own() and _kernels.isa_selected() != "baseline")
+
+
+def test_fused_loop_reproduces_the_book_loop():
+    """backprop-mnist's loop on the engine (step with SGD, loss after the update, accuracy)
+    against the book's (net.gradient, params -= lr * grad, net.loss, net.accuracy): the same
+    losses and parameters bit for bit, and the same accuracies where predicts_like_layers."""
+    from dlcore.two_layer_net import TwoLayerNet
+    rng = np.random.RandomState(3)
+    x = rng.rand(300, 64)
+    t = rng.randint(0, 10, 300)
+    runs = []
+    for fused in (False, True):
+        np.random.seed(0)
+        net = TwoLayerNet(64, 20, 10)
+        ft = FusedTrainer(net, O.SGD(lr=0.3)) if fused else None
+        losses, accs = [], []
+        for i in range(40):
+            m = np.random.choice(300, 25)
+            if fused:
+                ft.step(x[m], t[m])
+                losses.append(ft.loss(x[m], t[m]))
+                accs.append(ft.accuracy(x, t))
+            else:
+                g = net.gradient(x[m], t[m])
+                for k in ("W1", "b1", "W2", "b2"):
+                    net.params[k] -= 0.3 * g[k]
+                losses.append(net.loss(x[m], t[m]))
+                accs.append(net.accuracy(x, t))
+        runs.append((losses, accs, {k: v.copy() for k, v in net.params.items()}))
+    (l0, a0, p0), (l1, a1, p1) = runs
+    assert l1 == l0
+    for k in p0:
+        np.testing.assert_array_equal(p1[k], p0[k])
+    if _kernels.gemm_own() and _kernels.isa_selected() != "baseline":
+        assert a1 == a0
+    else:
+        assert np.max(np.abs(np.array(a1) - np.array(a0))) <= 2 / 300  # a near tie or two
 
 
 def test_fused_step_cache_and_inputs():

@@ -196,6 +196,8 @@ def gradient_check(args):
 # -------------------------------------------------------------------------- backprop-mnist
 
 def backprop_mnist(args):
+    from .engine import FusedTrainer
+    from .optimizer import SGD
     from .trainer import _one_blas_thread
     from .two_layer_net import TwoLayerNet
 
@@ -209,24 +211,31 @@ def backprop_mnist(args):
         f"{args.iters} iterations of batch {batch}, SGD lr {lr:g}, an evaluation every "
         f"{iter_per_epoch:g} iterations")
 
+    # The book's loop (net.gradient, params -= lr * grad, net.loss after the update,
+    # net.accuracy) on the fused engine: a FusedTrainer step with SGD is that gradient and
+    # update with the same bits, its loss the same forward, its accuracy the same predict
+    # where predicts_like_layers (else the network's own accuracy).
+    ft = FusedTrainer(net, SGD(lr=lr))
+
+    def accuracy(x, t):
+        return float(ft.accuracy(x, t) if ft.predicts_like_layers else net.accuracy(x, t))
+
     losses, evals = [], []
     train_clock = _cli.Clock()
     with _one_blas_thread():
         for i in range(args.iters):
             mask = np.random.choice(train_size, batch)
             xb, tb = x_train[mask], t_train[mask]
-            grad = net.gradient(xb, tb)
-            for key in ("W1", "b1", "W2", "b2"):
-                net.params[key] -= lr * grad[key]
-            losses.append(float(net.loss(xb, tb)))
+            ft.step(xb, tb)
+            losses.append(float(ft.loss(xb, tb)))
             if i % iter_per_epoch == 0:
-                tr = float(net.accuracy(x_train, t_train))
-                te = float(net.accuracy(x_test, t_test))
+                tr = accuracy(x_train, t_train)
+                te = accuracy(x_test, t_test)
                 evals.append((i, tr, te))
                 say(f"iteration {i:>5}  epoch {len(evals) - 1:>2}  train acc {tr:.4f}  "
                     f"test acc {te:.4f}  ({train_clock():.1f} s)")
-        final_train = float(net.accuracy(x_train, t_train))
-        final_test = float(net.accuracy(x_test, t_test))
+        final_train = accuracy(x_train, t_train)
+        final_test = accuracy(x_test, t_test)
     train_time = train_clock()
     ok = final_test >= 0.965
     say.result(f"after {args.iters} iterations: train acc {final_train:.4f}, test acc "

@@ -2,8 +2,9 @@
 ``step(x, t) -> loss`` (the post-update loss, as the book records it).
 
 - :class:`LayerStep`: the book's step, ``network.gradient`` + ``optimizer.update`` +
-  ``network.loss``.
-- :class:`FusedStep`: the same step on the fused C engine (:class:`dlcore.engine.FusedTrainer`).
+  ``network.loss``; ``network.accuracy`` for the evaluations.
+- :class:`FusedStep`: the same step on the fused C engine (:class:`dlcore.engine.FusedTrainer`),
+  and the evaluations on its predict (the same bits).
   Its gradient raises :class:`dlcore.engine.NotFusable` before anything is drawn or computed
   when the engine cannot run the step; the Trainer then continues on a LayerStep.
 - :class:`DistributedStep`: wraps either of them: the gradients (and batch-norm running
@@ -40,6 +41,9 @@ class LayerStep:
         self.update(grads)
         return self.loss(x, t)
 
+    def accuracy(self, x, t):
+        return self._tr.network.accuracy(x, t)
+
 
 class FusedStep(LayerStep):
     """The step on a FusedTrainer. ``fused_loss``: the post-update loss is the engine's
@@ -62,6 +66,13 @@ class FusedStep(LayerStep):
             return super().loss(x, t)
         with self._tr._local():
             return self.fused.loss(x, t)
+
+    def accuracy(self, x, t):
+        """From the engine's predict where it gives the network's bits (every book network's
+        accuracy is the argmax hits of its test-mode predict), else the network's own."""
+        if not self.fused.predicts_like_layers:
+            return super().accuracy(x, t)
+        return self.fused.accuracy(x, t)
 
 
 class DistributedStep:

@@ -570,6 +570,23 @@ class FusedTrainer:
             self._engine.predict(x, out)
             return out
 
+    @property
+    def predicts_like_layers(self):
+        """True when :meth:`predict` gives the bits of the network's own test-mode
+        ``predict``: the products run on dlcore's own kernels (AVX2/AVX-512), which give each
+        row the same bits whatever rows a call gets. With the BLAS (``DLCORE_GEMM=blas``, the
+        baseline kernel path) predict's chunks are cut into other row blocks than the whole
+        batch, and the last bits may differ."""
+        return bool(_K.gemm_own()) and _K.isa_selected() != "baseline"
+
+    def accuracy(self, x, t):
+        """Fraction of argmax hits of :meth:`predict` (numpy float64), as the book networks'
+        ``accuracy(x, t)``; t: labels or one-hot rows."""
+        from . import _nets
+        t = _nets.accuracy_targets(x, t, "FusedTrainer.accuracy")
+        y = np.argmax(self.predict(x), axis=1)
+        return np.sum(y == t) / float(np.shape(x)[0])
+
     def dropout_masks(self):
         """Boolean masks of the dropout layers from the last training forward (copies), each
         shaped like that layer's input, ``(N, ...)``, as the book's ``Dropout.mask``."""

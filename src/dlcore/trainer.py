@@ -409,9 +409,12 @@ class Trainer:
         return _SwappedRng(self)
 
     def _accuracy(self, x, t):
-        """network.accuracy(x, t); shared across the ranks in distributed mode (each scores
-        a slice, the correct counts are summed: the same value as one process gets)."""
+        """network.accuracy(x, t) (on the fused engine's predict when the step runs there:
+        the same value); shared across the ranks in distributed mode (each scores a slice,
+        the correct counts are summed: the same value as one process gets)."""
         if self._size == 1:
+            if self._stepper is not None:
+                return self._stepper.accuracy(x, t)
             return self.network.accuracy(x, t)
         from . import distributed as dist
         lo, hi = dist.shard_bounds(len(x), self._rank, self._size)
