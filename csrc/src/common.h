@@ -34,12 +34,13 @@
 #define DL_REDUCE_ROWS 1024
 /* Columns one column-block of a column reduction covers (partials live on the stack). */
 #define DL_COL_BLOCK 256
-/* A GEMM is cut into at most DL_GEMM_MAX_BLOCKS row blocks of at least DL_GEMM_MIN_BLOCK_FLOP
- * flop each; the count is a power of two and depends only on the shape. */
+/* On the BLAS path a GEMM is cut into at most DL_GEMM_MAX_BLOCKS row blocks of at least
+ * DL_GEMM_MIN_BLOCK_FLOP flop each; the count is a power of two and depends only on the shape
+ * (the own kernels take one block per thread: gemm.inc). */
 #define DL_GEMM_MAX_BLOCKS 8
 #define DL_GEMM_MIN_BLOCK_FLOP 2000000.0
 /* Products on dlcore's own tiled kernels fork (one row block per thread) only from this many
- * flop: ~150 us of one core in f64. Below it a fork/join and the idle pool's spinning cost more
+ * flop, and take one thread per half of it: ~150 us of one core in f64. Below it a fork/join and the idle pool's spinning cost more
  * than the second core saves on this 2-core machine class: the suite measured W1's fused step
  * (its GEMMs are 7.8 MFLOP) at 0.17 ms on 1 thread and 0.27 ms on 2 with a 2 MFLOP threshold
  * (benchmarks/suite.py, W1 thr=2); W4's and W5's products (86-540 MFLOP) still split. */
