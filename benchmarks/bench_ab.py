@@ -2,10 +2,14 @@
 suite's workloads W1-W5, each build in its own worker process, samples interleaved (A, B,
 A, B, ...) so that both see the same machine load. Reports medians and the B/A time ratio.
 
-    python -m benchmarks.bench_ab --a /path/to/site-packages-of-A --b "" [--reps 9]
+    python -m benchmarks.bench_ab --a /path/to/site-packages-of-A --b "" [--reps 9] [--pairs 5]
 
 ``--a``/``--b`` name a directory put first on the worker's sys.path (a ``pip install
---target`` of a build), or "" for the dlcore that this Python imports. Run it from a Python
+--target`` of a build), or "" for the dlcore that this Python imports. ``--pairs N`` repeats
+the whole comparison with N fresh pairs of worker processes and reports, per case, the median
+over the pairs of each pair's paired ratio: a process's memory layout alone can move a small
+step's time by up to 30 % for as long as the process lives (W1 float32 fused in ten fresh
+processes of one build: 0.206-0.277 ms), so one pair is one draw. Run it from a Python
 environment without an editable dlcore (its import hook would win over sys.path; the worker
 checks and stops). ``--clock cpu`` times the worker's main thread's CPU time instead of the
 wall clock (with one thread, all of a step's work runs there), for a shared, busy machine.
@@ -84,21 +88,8 @@ for line in sys.stdin:
 ITERS = {"W1": 40, "W2": 20, "W3": 20, "W4": 4, "W5": 6}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--a", required=True)
-    ap.add_argument("--b", required=True)
-    ap.add_argument("--reps", type=int, default=9)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5")
-    ap.add_argument("--impls", default="fused,book")
-    ap.add_argument("--dtypes", default="float64,float32")
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="cpu: the worker's main-thread CPU time (time.thread_time), which "
-                         "time slices lost to other processes do not inflate; one thread only")
-    args = ap.parse_args()
-    if args.clock == "cpu" and args.threads != 1:
-        ap.error("--clock cpu measures one thread: use it with --threads 1")
+def run_pair(args, k):
+    """One comparison on a fresh pair of worker processes: a row per case."""
     workers = {}
     for name, path in (("A", args.a), ("B", args.b)):
         workers[name] = subprocess.Popen([sys.executable, "-c", WORKER, path, str(args.threads),
@@ -113,7 +104,7 @@ def main():
         return json.loads(p.stdout.readline())
 
     rows = []
-    load0 = os.getloadavg()[0]
+    tag = f"pair {k + 1}/{args.pairs} " if args.pairs > 1 else ""
     for w in args.workloads.split(","):
         for dt in args.dtypes.split(","):
             for impl in args.impls.split(","):
@@ -128,14 +119,53 @@ def main():
                 paired = statistics.median(b / a for a, b in zip(times["A"], times["B"]))
                 rows.append({"workload": w, "dtype": dt, "impl": impl, "a_ms": 1e3 * ma,
                              "b_ms": 1e3 * mb, "b_over_a": mb / ma, "paired_b_over_a": paired})
-                print(f"{w} {dt:8s} {impl:6s} A {1e3 * ma:8.2f} ms  B {1e3 * mb:8.2f} ms  "
+                print(f"{tag}{w} {dt:8s} {impl:6s} A {1e3 * ma:8.2f} ms  B {1e3 * mb:8.2f} ms  "
                       f"B/A {mb / ma:5.3f} (paired {paired:5.3f})", flush=True)
     for p in workers.values():
         p.stdin.close()
         p.wait()
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--a", required=True)
+    ap.add_argument("--b", required=True)
+    ap.add_argument("--reps", type=int, default=9)
+    ap.add_argument("--pairs", type=int, default=1,
+                    help="fresh pairs of worker processes; the median over them is reported")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5")
+    ap.add_argument("--impls", default="fused,book")
+    ap.add_argument("--dtypes", default="float64,float32")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: the worker's main-thread CPU time (time.thread_time), which "
+                         "time slices lost to other processes do not inflate; one thread only")
+    args = ap.parse_args()
+    if args.pairs < 1 or args.reps < 1:
+        ap.error(f"--pairs and --reps must be >= 1; got {args.pairs} and {args.reps}")
+    if args.clock == "cpu" and args.threads != 1:
+        ap.error("--clock cpu measures one thread: use it with --threads 1")
+    load0 = os.getloadavg()[0]
+    per_pair = [run_pair(args, k) for k in range(args.pairs)]
+    rows = per_pair[0]
+    if args.pairs > 1:
+        rows = []
+        for i, first in enumerate(per_pair[0]):
+            ratios = [pp[i]["paired_b_over_a"] for pp in per_pair]
+            row = {key: first[key] for key in ("workload", "dtype", "impl")}
+            row.update(a_ms=statistics.median(pp[i]["a_ms"] for pp in per_pair),
+                       b_ms=statistics.median(pp[i]["b_ms"] for pp in per_pair),
+                       paired_b_over_a=statistics.median(ratios), pairs=ratios)
+            row["b_over_a"] = row["b_ms"] / row["a_ms"]
+            rows.append(row)
+            print(f"{row['workload']} {row['dtype']:8s} {row['impl']:6s} median over "
+                  f"{args.pairs} pairs: paired B/A {row['paired_b_over_a']:5.3f} "
+                  f"(pairs {', '.join(f'{r:.3f}' for r in ratios)})", flush=True)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     res = {"a": args.a, "b": args.b, "threads": args.threads, "reps": args.reps,
+           "pairs": args.pairs,
            "clock": args.clock,
            "load_start": load0, "load_end": os.getloadavg()[0],
            "time_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "rows": rows}
