@@ -303,7 +303,8 @@ def test_predict_matches_per_layer(dtype):
         assert ft.accuracy(xt, tt) == hits == ft.accuracy(xt, onehot)
     else:  # the BLAS cuts chunks and whole batch into other row blocks
         assert_close(got, want, dtype, scale=10.0)
-    assert ft.predicts_like_layers == (_kernels.gemm_own() and _kernels.isa_selected() != "baseline")
+    own = _kernels.gemm_own() and _kernels.isa_selected() != "baseline"
+    assert ft.predicts_like_layers == own
 
 
 def test_fused_loop_reproduces_the_book_loop():

@@ -40,10 +40,11 @@
 #define DL_GEMM_MAX_BLOCKS 8
 #define DL_GEMM_MIN_BLOCK_FLOP 2000000.0
 /* Products on dlcore's own tiled kernels fork (one row block per thread) only from this many
- * flop, and take one thread per half of it: ~150 us of one core in f64. Below it a fork/join and the idle pool's spinning cost more
- * than the second core saves on this 2-core machine class: the suite measured W1's fused step
- * (its GEMMs are 7.8 MFLOP) at 0.17 ms on 1 thread and 0.27 ms on 2 with a 2 MFLOP threshold
- * (benchmarks/suite.py, W1 thr=2); W4's and W5's products (86-540 MFLOP) still split. */
+ * flop, and take one thread per half of it: ~150 us of one core in f64. Below it a fork/join
+ * and the idle pool's spinning cost more than the second core saves on this 2-core machine
+ * class: the suite measured W1's fused step (its GEMMs are 7.8 MFLOP) at 0.17 ms on 1 thread
+ * and 0.27 ms on 2 with a 2 MFLOP threshold (benchmarks/suite.py, W1 thr=2); W4's and W5's
+ * products (86-540 MFLOP) still split. */
 #define DL_OWN_GEMM_FORK_FLOP 16000000.0
 
 /* Counts one fork (DL_PARALLEL_FOR's parallel branch; read with dl_fork_count). */
@@ -101,11 +102,12 @@ static inline void dl_aligned_free(void *p) { free(p); }
 extern int dl_fork_procs;
 
 /* The team a loop of `work` operations over `nblocks` independent blocks forks on, with at
- * most `team` threads (and dl_fork_procs): as many threads as get dl_omp_min_work / 2 operations each (so that on
- * 2 threads a loop forks from dl_omp_min_work, the threshold measured on this 2-core machine
- * class, and on 16 cores a loop takes the threads its work pays for, not all of them), no
- * more than the blocks; 1 (serial) below two threads' worth, or inside a parallel region.
- * The blocks are fixed by the shapes, so the team size changes no result. */
+ * most `team` threads (and dl_fork_procs): as many threads as get dl_omp_min_work / 2
+ * operations each (so that on 2 threads a loop forks from dl_omp_min_work, the threshold
+ * measured on this 2-core machine class, and on 16 cores a loop takes the threads its work
+ * pays for, not all of them), no more than the blocks; 1 (serial) below two threads' worth,
+ * or inside a parallel region. The blocks are fixed by the shapes, so the team size changes
+ * no result. */
 static inline int dl_fork_team(double work, dl_index nblocks, int team)
 {
 #ifdef _OPENMP
