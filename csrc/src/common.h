@@ -87,16 +87,6 @@ static inline void dl_aligned_free(void *p) { free(p); }
 #define DL_CAT_(a, b) a##b
 #define DL_CAT(a, b) DL_CAT_(a, b)
 
-/* Before a loop whose only carried value v is a running maximum: lets the compiler vectorise
- * it (OpenMP's simd construct). For the max only, which is exact, so that no order of
- * evaluation changes a bit; without OpenMP a plain loop. */
-#if defined(_OPENMP) && !defined(_MSC_VER)
-#define DL_PRAGMA_(x) _Pragma(#x)
-#define DL_SIMD_MAX(v) DL_PRAGMA_(omp simd reduction(max : v))
-#else
-#define DL_SIMD_MAX(v)
-#endif
-
 /* The processors this process may run on (omp_get_num_procs: the affinity mask), read with
  * the thread count: no loop forks wider, since threads beyond them only share its cores. */
 extern int dl_fork_procs;
