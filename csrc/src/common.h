@@ -116,18 +116,6 @@ static inline int dl_fork_team(double work, dl_index nblocks, int team)
 #endif
 }
 
-/* 1 when such a loop forks on a team of at most `team` threads. */
-static inline int dl_should_fork_team(double work, dl_index nblocks, int team)
-{
-    return dl_fork_team(work, nblocks, team) > 1;
-}
-
-/* The same with the team dl_get_max_threads() gives now. */
-static inline int dl_should_fork(double work, dl_index nblocks)
-{
-    return dl_should_fork_team(work, nblocks, dl_get_max_threads());
-}
-
 /* Number of row blocks for a GEMM of rows x (flop) work: a power of two in
  * [1, DL_GEMM_MAX_BLOCKS], each block at least DL_GEMM_MIN_BLOCK_FLOP and one row. */
 static inline dl_index dl_gemm_blocks(dl_index rows, double flop)
