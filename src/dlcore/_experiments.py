@@ -213,12 +213,11 @@ def backprop_mnist(args):
 
     # The book's loop (net.gradient, params -= lr * grad, net.loss after the update,
     # net.accuracy) on the fused engine: a FusedTrainer step with SGD is that gradient and
-    # update with the same bits, its loss the same forward, its accuracy the same predict
-    # where predicts_like_layers (else the network's own accuracy).
+    # update with the same bits, its loss the same forward, its accuracy the network's.
     ft = FusedTrainer(net, SGD(lr=lr))
 
     def accuracy(x, t):
-        return float(ft.accuracy(x, t) if ft.predicts_like_layers else net.accuracy(x, t))
+        return float(ft.accuracy(x, t))
 
     losses, evals = [], []
     train_clock = _cli.Clock()

@@ -68,10 +68,8 @@ class FusedStep(LayerStep):
             return self.fused.loss(x, t)
 
     def accuracy(self, x, t):
-        """From the engine's predict where it gives the network's bits (every book network's
-        accuracy is the argmax hits of its test-mode predict), else the network's own."""
-        if not self.fused.predicts_like_layers:
-            return super().accuracy(x, t)
+        """The engine's accuracy: from its predict where that gives the network's bits (every
+        book network's accuracy is the argmax hits of its test-mode predict)."""
         return self.fused.accuracy(x, t)
 
 

@@ -580,8 +580,11 @@ class FusedTrainer:
         return bool(_K.gemm_own()) and _K.isa_selected() != "baseline"
 
     def accuracy(self, x, t):
-        """Fraction of argmax hits of :meth:`predict` (numpy float64), as the book networks'
-        ``accuracy(x, t)``; t: labels or one-hot rows."""
+        """The network's ``accuracy(x, t)`` (numpy float64; t: labels or one-hot rows): the
+        fraction of argmax hits of :meth:`predict` where :attr:`predicts_like_layers`, else the
+        network's own ``accuracy`` (the engine's predict may differ in the last bits there)."""
+        if not self.predicts_like_layers:
+            return self.network.accuracy(x, t)
         from . import _nets
         t = _nets.accuracy_targets(x, t, "FusedTrainer.accuracy")
         y = np.argmax(self.predict(x), axis=1)
