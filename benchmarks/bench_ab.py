@@ -23,7 +23,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from ._harness import write_json
 
 WORKER = r'''
 import sys, time, json
@@ -162,14 +163,12 @@ def main():
             print(f"{row['workload']} {row['dtype']:8s} {row['impl']:6s} median over "
                   f"{args.pairs} pairs: paired B/A {row['paired_b_over_a']:5.3f} "
                   f"(pairs {', '.join(f'{r:.3f}' for r in ratios)})", flush=True)
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
     res = {"a": args.a, "b": args.b, "threads": args.threads, "reps": args.reps,
            "pairs": args.pairs,
            "clock": args.clock,
            "load_start": load0, "load_end": os.getloadavg()[0],
            "time_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "rows": rows}
-    (out / "ab.json").write_text(json.dumps(res, indent=1))
+    write_json("ab", res)
     print(f"load average {load0:.2f} -> {res['load_end']:.2f}")
 
 

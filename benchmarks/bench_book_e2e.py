@@ -17,7 +17,6 @@ the last printed line of each is in the JSON. Output: benchmarks/results/book_e2
 table on stdout.
 """
 import argparse
-import json
 import os
 import pickle
 import shutil
@@ -86,14 +85,12 @@ def main():
             rows.append({"script": s, "numpy_s": mn, "dlcore_s": md, "speedup": mn / md,
                          "numpy_all": times["numpy"], "dlcore_all": times["dlcore"],
                          "numpy_last_line": last["numpy"], "dlcore_last_line": last["dlcore"]})
-    from benchmarks._harness import machine_info
+    from ._harness import machine_info, write_json
     res = {"book": str(args.book), "threads": args.threads, "reps": args.reps,
            "load_start": load0, "load_end": os.getloadavg()[0],
            "time_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
            "machine": machine_info(), "rows": rows}
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / "book_e2e.json").write_text(json.dumps(res, indent=1, default=str))
+    write_json("book_e2e", res)
     print("\n| script | numpy (s) | dlcore (s) | numpy / dlcore |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['script']} | {r['numpy_s']:.1f} | {r['dlcore_s']:.1f} | "
