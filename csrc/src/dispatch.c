@@ -107,6 +107,55 @@ static int dl_x86_level(void)
 }
 #endif
 
+#if DL_HAVE_AVX2
+/* The L2 from the deterministic cache parameters (leaf 4 on Intel, 0x8000001d on AMD: one
+ * subleaf per cache, size = ways x partitions x line x sets), else leaf 0x80000006 (ECX bits
+ * 31-16: KB), which some hypervisors fill in with another value than leaf 4's. */
+static dl_index dl_l2_from_leaf(unsigned leaf)
+{
+    for (unsigned i = 0; i < 16; i++) {
+        unsigned r[4];
+        dl_cpuid(leaf, i, r);
+        const unsigned type = r[0] & 0x1f, level = (r[0] >> 5) & 0x7;
+        if (type == 0)
+            break;
+        if (level == 2 && (type == 1 || type == 3))
+            return (dl_index)((r[1] >> 22) + 1) * (dl_index)(((r[1] >> 12) & 0x3ff) + 1) *
+                   (dl_index)((r[1] & 0xfff) + 1) * (dl_index)((dl_index)r[2] + 1);
+    }
+    return 0;
+}
+
+dl_index dl_l2_bytes(void)
+{
+    dl_index b = dl_l2_from_leaf(4);
+    if (b == 0)
+        b = dl_l2_from_leaf(0x8000001du);
+    if (b == 0) {
+        unsigned r[4];
+        dl_cpuid(0x80000006u, 0, r);
+        b = (dl_index)(r[2] >> 16) * 1024;
+    }
+    return b;
+}
+#else
+dl_index dl_l2_bytes(void) { return 0; }
+#endif
+
+/* set once by dl_init (kernels read it from any thread) */
+static dl_index dl_panel_set = 0, dl_panel_cpu = 512 * 1024;
+
+static void dl_panel_init(void)
+{
+    const dl_index l2 = dl_l2_bytes();
+    dl_index b = l2 > 0 ? l2 / 5 * 2 : 512 * 1024;
+    dl_panel_cpu = b < 64 * 1024 ? 64 * 1024 : b > 4 * 1024 * 1024 ? 4 * 1024 * 1024 : b;
+}
+
+dl_index dl_gemm_panel_bytes(void) { return dl_panel_set > 0 ? dl_panel_set : dl_panel_cpu; }
+
+void dl_set_gemm_panel_bytes(dl_index bytes) { dl_panel_set = bytes > 0 ? bytes : 0; }
+
 int dl_isa_supported(dl_isa isa)
 {
     switch (isa) {
@@ -169,6 +218,7 @@ dl_status dl_init(const char *request)
         if (dl_isa_supported((dl_isa)i))
             best = (dl_isa)i;
     dl_select(best);
+    dl_panel_init();
     dl_blas_init();
     return DL_OK;
 }

@@ -134,6 +134,8 @@ def config():
         "blas_core": _kernels.blas_core(),
         "kernel_path": _kernels.isa_selected(),
         "kernel_paths_supported": _kernels.isa_supported(),
+        "l2_bytes": _kernels.l2_bytes(),
+        "gemm_panel_bytes": _kernels.gemm_panel_bytes(),
         "DLCORE_CPU": os.environ.get("DLCORE_CPU"),
     }
 

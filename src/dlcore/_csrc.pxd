@@ -21,6 +21,9 @@ cdef extern from "dlcore/dlcore.h" nogil:
     const char *dl_blas_core() noexcept
     int dl_gemm_own() noexcept
     void dl_set_gemm_own(int own) noexcept
+    dl_index dl_l2_bytes() noexcept
+    dl_index dl_gemm_panel_bytes() noexcept
+    void dl_set_gemm_panel_bytes(dl_index nbytes) noexcept
     int dl_openmp_enabled() noexcept
     int dl_get_max_threads() noexcept
     void dl_set_num_threads(int n) noexcept

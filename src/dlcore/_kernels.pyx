@@ -44,6 +44,21 @@ def gemm_own(own=None):
     return bool(dl_gemm_own())
 
 
+def l2_bytes():
+    """The per-core L2 cache in bytes as the CPU reports it (0 where unknown)."""
+    return int(dl_l2_bytes())
+
+
+def gemm_panel_bytes(nbytes=None):
+    """The own GEMM's block of B panels in bytes (from the L2 size); nbytes > 0 fixes it, 0
+    goes back to the CPU's. Results do not depend on it."""
+    if nbytes is not None:
+        if nbytes < 0:
+            raise ValueError(f"gemm_panel_bytes: expected a size >= 0; got {nbytes}")
+        dl_set_gemm_panel_bytes(nbytes)
+    return int(dl_gemm_panel_bytes())
+
+
 def openmp_enabled():
     return bool(dl_openmp_enabled())
 

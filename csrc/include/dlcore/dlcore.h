@@ -49,6 +49,13 @@ const char *dl_blas_core(void);      /* the BLAS's kernel name (e.g. "Haswell"),
  * kernel handles (AVX2/AVX-512 paths) use it instead of the BLAS. Not while kernels run. */
 int dl_gemm_own(void);
 void dl_set_gemm_own(int own);
+/* The per-core L2 cache in bytes as the CPU reports it (cpuid; 0 where unknown). */
+dl_index dl_l2_bytes(void);
+/* The bytes of B the own GEMM copies into one block of panels: 2/5 of the L2 (512 KB where the
+ * L2 is unknown), between 64 KB and 4 MB; dl_set_gemm_panel_bytes(n > 0) fixes it, 0 goes back
+ * to the CPU's. The block size moves data only: results are the same bits for every size. */
+dl_index dl_gemm_panel_bytes(void);
+void dl_set_gemm_panel_bytes(dl_index bytes);
 int dl_openmp_enabled(void);         /* 1 when compiled with OpenMP */
 /* The team size the next kernel called from this thread would use: the count set with
  * dl_set_num_threads (process-wide), or, when none is set, this thread's OpenMP ICV
