@@ -3,7 +3,7 @@
 clock, interleaved rep by rep.
 
     python -m benchmarks.bench_book_e2e --book DIR [--reps 3] [--scripts ch04/train_neuralnet.py,...]
-               [--threads N]
+               [--threads N | --threads default] [--burners N]
 
 DIR is a checkout of oreilly-japan/deep-learning-from-scratch (this repository does not ship
 the book's code; ``git clone`` it, or unpack any copy). The script copies the chapters it
@@ -12,6 +12,9 @@ runs, ``common/`` and ``dataset/`` into a temporary directory and writes the boo
 the same images and labels, in the book's pickle format). Both sides see the same
 environment: matplotlib's Agg backend (``plt.show()`` returns at once), and ``--threads``
 threads for dlcore and for numpy's BLAS (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS; default 1).
+``--threads default`` runs the dlcore side as a user would, with no thread variable set (dlcore
+chooses), against numpy with one BLAS thread; ``--burners N`` keeps N CPU-burning processes
+running meanwhile (bench_load's: with 1 on a 2-core machine, one core is busy).
 The scripts' printed lines (accuracies) are kept, so the two runs' results can be compared:
 the last printed line of each is in the JSON. Output: benchmarks/results/book_e2e.json and a
 table on stdout.
@@ -45,6 +48,18 @@ def prepare(book, scripts, tmp):
         pickle.dump(data, f, -1)
 
 
+def _env(threads):
+    """The scripts' environment: Agg plots, and `threads` threads for dlcore and numpy's BLAS
+    (None: no thread variable at all, each library chooses)."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "DLCORE_NUM_THREADS"):
+        if threads is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(threads)
+    return env
+
+
 def run(cmd, cwd, env):
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
@@ -60,14 +75,20 @@ def main():
     ap.add_argument("--book", required=True, help="a checkout of the book's repository")
     ap.add_argument("--scripts", default=DEFAULT)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", default="1", help="a count for both sides, or 'default'")
+    ap.add_argument("--burners", type=int, default=0)
     args = ap.parse_args()
     scripts = args.scripts.split(",")
-    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS=str(args.threads),
-               OPENBLAS_NUM_THREADS=str(args.threads), DLCORE_NUM_THREADS=str(args.threads))
+    if args.threads == "default":
+        envs = {"numpy": _env(1), "dlcore": _env(None)}
+    elif args.threads.isdigit() and int(args.threads) > 0:
+        envs = {"numpy": _env(int(args.threads)), "dlcore": _env(int(args.threads))}
+    else:
+        sys.exit(f"bench_book_e2e: expected --threads N (N >= 1) or default; got {args.threads}")
     rows = []
     load0 = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory() as tmp:
+    from .bench_load import burning
+    with tempfile.TemporaryDirectory() as tmp, burning(args.burners):
         prepare(args.book, scripts, tmp)
         for s in scripts:
             path = Path(tmp) / s
@@ -77,7 +98,7 @@ def main():
             last = {}
             for r in range(args.reps):
                 for side in (("numpy", "dlcore") if r % 2 == 0 else ("dlcore", "numpy")):
-                    dt, line = run(cmds[side], path.parent, env)
+                    dt, line = run(cmds[side], path.parent, envs[side])
                     times[side].append(dt)
                     last[side] = line
                     print(f"  {s} {side} rep {r}: {dt:.1f} s  ({line})", flush=True)
@@ -86,7 +107,8 @@ def main():
                          "numpy_all": times["numpy"], "dlcore_all": times["dlcore"],
                          "numpy_last_line": last["numpy"], "dlcore_last_line": last["dlcore"]})
     from ._harness import machine_info, write_json
-    res = {"book": str(args.book), "threads": args.threads, "reps": args.reps,
+    res = {"book": str(args.book), "threads": args.threads, "burners": args.burners,
+           "reps": args.reps,
            "load_start": load0, "load_end": os.getloadavg()[0],
            "time_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
            "machine": machine_info(), "rows": rows}

@@ -15,6 +15,7 @@ time per step of each configuration and default / best fixed thread count.
 Output: benchmarks/results/load.json and a table on stdout. State the machine's load.
 """
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -76,6 +77,21 @@ def _burn(stop):
             x += 1
 
 
+@contextlib.contextmanager
+def burning(n):
+    """n CPU-burning processes for the duration of the block."""
+    stop = mp.Event()
+    burners = [mp.Process(target=_burn, args=(stop,), daemon=True) for _ in range(n)]
+    for b in burners:
+        b.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for b in burners:
+            b.join(timeout=5)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--burners", type=int, default=1)
@@ -84,13 +100,9 @@ def main():
     ap.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     ap.add_argument("--configs", default=",".join(CONFIGS))
     args = ap.parse_args()
-    stop = mp.Event()
-    burners = [mp.Process(target=_burn, args=(stop,), daemon=True) for _ in range(args.burners)]
-    for b in burners:
-        b.start()
     rows = []
     load0 = os.getloadavg()[0]
-    try:
+    with burning(args.burners):
         for w in args.workloads.split(","):
             samples = {c: [] for c in args.configs.split(",")}
             for r in range(args.reps):
@@ -112,10 +124,6 @@ def main():
             print(w, "  ".join(f"{c} {1e3 * v:7.2f} ms" for c, v in med.items()),
                   f" default/best fixed {row.get('default_over_best_fixed', float('nan')):.2f}",
                   flush=True)
-    finally:
-        stop.set()
-        for b in burners:
-            b.join(timeout=5)
     res = {"burners": args.burners, "cpus": os.cpu_count(), "load_start": load0,
            "load_end": os.getloadavg()[0], "time_utc": time.strftime("%Y-%m-%d %H:%M",
                                                                     time.gmtime()),

@@ -252,8 +252,8 @@ def book_tree(tmp_path_factory):
     return root, real
 
 
-def run_book(args, cwd):
-    return subprocess.run([sys.executable, "-m", "dlcore.book", *args], cwd=cwd,
+def run_book(args, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "dlcore.book", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -307,3 +307,51 @@ def test_run_script_restores_process_state(tmp_path, clean_modules):
     g = book.run_script(tmp_path / "s.py", ["a"])
     assert g['RESULT'] == (str(tmp_path), [str(tmp_path / "s.py"), "a"], str(tmp_path))
     assert (os.getcwd(), sys.argv, sys.path) == (cwd, argv, path)
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+    return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+
+def test_run_script_holds_numpy_blas_at_one_thread_and_restores_it(tmp_path, clean_modules):
+    from threadpoolctl import threadpool_limits
+    (tmp_path / "s.py").write_text(
+        "from threadpoolctl import threadpool_info\n"
+        "N = {i['filepath']: i['num_threads'] for i in threadpool_info() "
+        "if i['user_api'] == 'blas'}\n")
+    with threadpool_limits(2, user_api="blas"):  # a known count before, on any machine
+        before = _blas_threads()
+        assert before and set(before.values()) == {2}
+        g = book.run_script(tmp_path / "s.py")
+        assert set(g["N"]) == set(before) and set(g["N"].values()) == {1}
+        assert _blas_threads() == before
+        g = book.run_script(tmp_path / "s.py", blas_threads=None)  # left as it is
+        assert g["N"] == before
+        g = book.run_script(tmp_path / "s.py", blas_threads=3)
+        assert set(g["N"].values()) == {3}
+        assert _blas_threads() == before
+
+
+@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
+                                     (True, TypeError), ("1", TypeError)])
+def test_run_script_refuses_bad_blas_threads(tmp_path, bad, exc):
+    (tmp_path / "s.py").write_text("RAN = True\n")
+    with pytest.raises(exc, match=f"expected blas_threads to be an integer >= 1 or None; "
+                                  f"got {bad if exc is ValueError else type(bad).__name__}"):
+        book.run_script(tmp_path / "s.py", blas_threads=bad)
+
+
+def test_python_m_dlcore_book_blas_threads_option(tmp_path):
+    # numpy's BLAS (every BLAS but dlcore's own scipy_openblas32, which dlcore pins itself)
+    (tmp_path / "s.py").write_text(
+        "from threadpoolctl import threadpool_info\n"
+        "print(sorted({i['num_threads'] for i in threadpool_info() "
+        "if i['user_api'] == 'blas' and 'scipy_openblas32' not in i['filepath']}))\n")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+    r = run_book([str(tmp_path / "s.py")], cwd=tmp_path, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "[1]", r.stderr
+    r = run_book(["--blas-threads", "0", str(tmp_path / "s.py")], cwd=tmp_path, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "[2]", r.stderr
+    r = run_book(["--blas-threads", "-1", str(tmp_path / "s.py")], cwd=tmp_path)
+    assert r.returncode == 2 and "--blas-threads: expected a count >= 0; got -1" in r.stderr

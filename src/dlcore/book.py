@@ -12,7 +12,11 @@ modules, so the scripts get dlcore whatever their ``sys.path`` holds::
 From the command line, ``python -m dlcore.book path/to/script.py [args]`` runs a script
 with the aliases installed, the script's directory as the current directory and first on
 ``sys.path``, and ``sys.argv`` set to the script and its arguments (as ``python script.py``
-would, from inside its chapter directory). A chapter's own helper files next to the script
+would, from inside its chapter directory), with numpy's BLAS held at one thread (as the
+``Trainer`` does: a script's own products are small, and numpy's BLAS threads, which spin
+while they wait, lose more than they gain beside dlcore's threads or on a machine doing other
+work; ``--blas-threads N`` sets another count, 0 leaves numpy's BLAS as it is). A chapter's
+own helper files next to the script
 (``two_layer_net.py``, ``simple_convnet.py``, ...) are imported as they are and run on
 dlcore through ``common.*``; with ``--compiled-nets`` the names ``two_layer_net``,
 ``layer_naive``, ``simple_convnet`` and ``deep_convnet`` are dlcore's modules instead (note
@@ -20,7 +24,9 @@ that chapter 4's ``two_layer_net.py`` is a different, sigmoid network from chapt
 which is the one dlcore provides).
 """
 import argparse
+import contextlib
 import importlib
+import numbers
 import os
 import runpy
 import sys
@@ -116,11 +122,11 @@ def install(compiled_nets=False):
     return registered
 
 
-def run_script(path, args=(), compiled_nets=False):
+def run_script(path, args=(), compiled_nets=False, blas_threads=1):
     """Run the book script ``path`` as ``__main__`` the way ``python path args`` would from
     inside its directory, with :func:`install` done first. The current directory,
-    ``sys.path`` and ``sys.argv`` are changed for the run and restored afterwards; returns
-    the script's globals.
+    ``sys.path``, ``sys.argv`` and numpy's BLAS thread count are changed for the run and
+    restored afterwards; returns the script's globals.
 
     Parameters
     ----------
@@ -130,6 +136,8 @@ def run_script(path, args=(), compiled_nets=False):
         Its command-line arguments.
     compiled_nets : bool, default False
         As for :func:`install`.
+    blas_threads : int or None, default 1
+        numpy's BLAS threads during the run (``threadpoolctl``); None leaves them as they are.
 
     Returns
     -------
@@ -140,6 +148,8 @@ def run_script(path, args=(), compiled_nets=False):
     ------
     FileNotFoundError
         If there is no file at ``path``.
+    TypeError, ValueError
+        If ``blas_threads`` is not None or an integer >= 1.
 
     Examples
     --------
@@ -151,17 +161,30 @@ def run_script(path, args=(), compiled_nets=False):
     >>> run_script(script)["y"]
     array([0.5])
     """
+    if blas_threads is not None:
+        if isinstance(blas_threads, bool) or not isinstance(blas_threads, numbers.Integral):
+            raise TypeError("dlcore.book: expected blas_threads to be an integer >= 1 or "
+                            f"None; got {type(blas_threads).__name__}")
+        if blas_threads < 1:
+            raise ValueError("dlcore.book: expected blas_threads to be an integer >= 1 or "
+                             f"None; got {blas_threads}")
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"dlcore.book: no script at {path}")
     install(compiled_nets=compiled_nets)
+    if blas_threads is None:
+        limit = contextlib.nullcontext()
+    else:
+        from threadpoolctl import threadpool_limits
+        limit = threadpool_limits(int(blas_threads), user_api="blas")
     script_dir = os.path.dirname(path)
     old_cwd, old_path, old_argv = os.getcwd(), list(sys.path), list(sys.argv)
     os.chdir(script_dir)
     sys.path.insert(0, script_dir)
     sys.argv = [path] + list(args)
     try:
-        return runpy.run_path(path, run_name="__main__")
+        with limit:
+            return runpy.run_path(path, run_name="__main__")
     finally:
         os.chdir(old_cwd)
         sys.path[:] = old_path
@@ -199,11 +222,17 @@ def main(argv=None):
                         help="use dlcore's two_layer_net (chapter 5), layer_naive, "
                              "simple_convnet and deep_convnet instead of the files next "
                              "to the script")
+    parser.add_argument("--blas-threads", type=int, default=1, metavar="N",
+                        help="numpy's BLAS threads while the script runs (default 1; 0 "
+                             "leaves numpy's BLAS as it is)")
     parser.add_argument("script", help="path to the book script")
     parser.add_argument("args", nargs=argparse.REMAINDER,
                         help="arguments passed to the script")
     ns = parser.parse_args(argv)
-    run_script(ns.script, ns.args, compiled_nets=ns.compiled_nets)
+    if ns.blas_threads < 0:
+        parser.error(f"--blas-threads: expected a count >= 0; got {ns.blas_threads}")
+    run_script(ns.script, ns.args, compiled_nets=ns.compiled_nets,
+               blas_threads=ns.blas_threads or None)
     return 0
 
 
