@@ -314,31 +314,39 @@ def _blas_threads():
     return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
 
 
-def test_run_script_holds_numpy_blas_at_one_thread_and_restores_it(tmp_path, clean_modules):
+def test_run_script_sets_numpy_blas_threads_and_restores_them(tmp_path, clean_modules,
+                                                              monkeypatch):
     from threadpoolctl import threadpool_limits
+    import dlcore._cli
     (tmp_path / "s.py").write_text(
         "from threadpoolctl import threadpool_info\n"
         "N = {i['filepath']: i['num_threads'] for i in threadpool_info() "
         "if i['user_api'] == 'blas'}\n")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     with threadpool_limits(2, user_api="blas"):  # a known count before, on any machine
         before = _blas_threads()
         assert before and set(before.values()) == {2}
-        g = book.run_script(tmp_path / "s.py")
-        assert set(g["N"]) == set(before) and set(g["N"].values()) == {1}
-        assert _blas_threads() == before
-        g = book.run_script(tmp_path / "s.py", blas_threads=None)  # left as it is
-        assert g["N"] == before
+        for free in (1, 3):  # "auto" (the default) follows the CLI's choice
+            monkeypatch.setattr(dlcore._cli, "auto_threads", lambda free=free: (free, ""))
+            g = book.run_script(tmp_path / "s.py")
+            assert set(g["N"]) == set(before) and set(g["N"].values()) == {free}
+            assert _blas_threads() == before
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")  # the user's choice: left alone
+        assert book.run_script(tmp_path / "s.py")["N"] == before
+        assert book.run_script(tmp_path / "s.py", blas_threads=None)["N"] == before
         g = book.run_script(tmp_path / "s.py", blas_threads=3)
         assert set(g["N"].values()) == {3}
         assert _blas_threads() == before
 
 
-@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError),
-                                     (True, TypeError), ("1", TypeError)])
-def test_run_script_refuses_bad_blas_threads(tmp_path, bad, exc):
+@pytest.mark.parametrize("bad,exc,got", [(0, ValueError, "0"), (-2, ValueError, "-2"),
+                                         (1.5, TypeError, "float"), (True, TypeError, "bool"),
+                                         ("1", ValueError, "'1'")])
+def test_run_script_refuses_bad_blas_threads(tmp_path, bad, exc, got):
     (tmp_path / "s.py").write_text("RAN = True\n")
-    with pytest.raises(exc, match=f"expected blas_threads to be an integer >= 1 or None; "
-                                  f"got {bad if exc is ValueError else type(bad).__name__}"):
+    with pytest.raises(exc, match="expected blas_threads to be an integer >= 1, None or "
+                                  f"'auto'; got {got}$"):
         book.run_script(tmp_path / "s.py", blas_threads=bad)
 
 
@@ -349,9 +357,10 @@ def test_python_m_dlcore_book_blas_threads_option(tmp_path):
         "print(sorted({i['num_threads'] for i in threadpool_info() "
         "if i['user_api'] == 'blas' and 'scipy_openblas32' not in i['filepath']}))\n")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
-    r = run_book([str(tmp_path / "s.py")], cwd=tmp_path, env=env)
+    r = run_book(["--blas-threads", "1", str(tmp_path / "s.py")], cwd=tmp_path, env=env)
     assert r.returncode == 0 and r.stdout.strip() == "[1]", r.stderr
-    r = run_book(["--blas-threads", "0", str(tmp_path / "s.py")], cwd=tmp_path, env=env)
-    assert r.returncode == 0 and r.stdout.strip() == "[2]", r.stderr
+    for args in (["--blas-threads", "0"], []):  # left as it is; auto leaves the user's choice
+        r = run_book(args + [str(tmp_path / "s.py")], cwd=tmp_path, env=env)
+        assert r.returncode == 0 and r.stdout.strip() == "[2]", (args, r.stderr)
     r = run_book(["--blas-threads", "-1", str(tmp_path / "s.py")], cwd=tmp_path)
     assert r.returncode == 2 and "--blas-threads: expected a count >= 0; got -1" in r.stderr

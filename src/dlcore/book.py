@@ -12,10 +12,11 @@ modules, so the scripts get dlcore whatever their ``sys.path`` holds::
 From the command line, ``python -m dlcore.book path/to/script.py [args]`` runs a script
 with the aliases installed, the script's directory as the current directory and first on
 ``sys.path``, and ``sys.argv`` set to the script and its arguments (as ``python script.py``
-would, from inside its chapter directory), with numpy's BLAS held at one thread (as the
-``Trainer`` does: a script's own products are small, and numpy's BLAS threads, which spin
-while they wait, lose more than they gain beside dlcore's threads or on a machine doing other
-work; ``--blas-threads N`` sets another count, 0 leaves numpy's BLAS as it is). A chapter's
+would, from inside its chapter directory). numpy's BLAS threads are set for the run like
+the CLI's thread count: the CPUs that other programs leave free (the CPUs minus the rounded
+1-minute load average, at least 1), as numpy's BLAS threads spin while they wait and lose
+badly to a busy core; ``--blas-threads N`` sets a count, 0 leaves numpy's BLAS as it is, and
+so does an ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` set in the environment. A chapter's
 own helper files next to the script
 (``two_layer_net.py``, ``simple_convnet.py``, ...) are imported as they are and run on
 dlcore through ``common.*``; with ``--compiled-nets`` the names ``two_layer_net``,
@@ -122,7 +123,16 @@ def install(compiled_nets=False):
     return registered
 
 
-def run_script(path, args=(), compiled_nets=False, blas_threads=1):
+def _auto_blas_threads():
+    """numpy's BLAS threads for a run: None (as they are) when OPENBLAS_NUM_THREADS or
+    OMP_NUM_THREADS is set, else the CLI's choice (dlcore._cli.auto_threads)."""
+    if os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS"):
+        return None
+    from . import _cli
+    return _cli.auto_threads()[0]
+
+
+def run_script(path, args=(), compiled_nets=False, blas_threads="auto"):
     """Run the book script ``path`` as ``__main__`` the way ``python path args`` would from
     inside its directory, with :func:`install` done first. The current directory,
     ``sys.path``, ``sys.argv`` and numpy's BLAS thread count are changed for the run and
@@ -136,8 +146,10 @@ def run_script(path, args=(), compiled_nets=False, blas_threads=1):
         Its command-line arguments.
     compiled_nets : bool, default False
         As for :func:`install`.
-    blas_threads : int or None, default 1
-        numpy's BLAS threads during the run (``threadpoolctl``); None leaves them as they are.
+    blas_threads : int, None or "auto", default "auto"
+        numpy's BLAS threads during the run (``threadpoolctl``); None leaves them as they
+        are; "auto": the CPUs other programs leave free (as the CLI's thread count), or as
+        they are when ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` is set.
 
     Returns
     -------
@@ -149,7 +161,7 @@ def run_script(path, args=(), compiled_nets=False, blas_threads=1):
     FileNotFoundError
         If there is no file at ``path``.
     TypeError, ValueError
-        If ``blas_threads`` is not None or an integer >= 1.
+        If ``blas_threads`` is not None, "auto" or an integer >= 1.
 
     Examples
     --------
@@ -161,13 +173,18 @@ def run_script(path, args=(), compiled_nets=False, blas_threads=1):
     >>> run_script(script)["y"]
     array([0.5])
     """
-    if blas_threads is not None:
+    if isinstance(blas_threads, str):
+        if blas_threads != "auto":
+            raise ValueError("dlcore.book: expected blas_threads to be an integer >= 1, None "
+                             f"or 'auto'; got {blas_threads!r}")
+        blas_threads = _auto_blas_threads()
+    elif blas_threads is not None:
         if isinstance(blas_threads, bool) or not isinstance(blas_threads, numbers.Integral):
-            raise TypeError("dlcore.book: expected blas_threads to be an integer >= 1 or "
-                            f"None; got {type(blas_threads).__name__}")
+            raise TypeError("dlcore.book: expected blas_threads to be an integer >= 1, None "
+                            f"or 'auto'; got {type(blas_threads).__name__}")
         if blas_threads < 1:
-            raise ValueError("dlcore.book: expected blas_threads to be an integer >= 1 or "
-                             f"None; got {blas_threads}")
+            raise ValueError("dlcore.book: expected blas_threads to be an integer >= 1, None "
+                             f"or 'auto'; got {blas_threads}")
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
         raise FileNotFoundError(f"dlcore.book: no script at {path}")
@@ -222,17 +239,17 @@ def main(argv=None):
                         help="use dlcore's two_layer_net (chapter 5), layer_naive, "
                              "simple_convnet and deep_convnet instead of the files next "
                              "to the script")
-    parser.add_argument("--blas-threads", type=int, default=1, metavar="N",
-                        help="numpy's BLAS threads while the script runs (default 1; 0 "
-                             "leaves numpy's BLAS as it is)")
+    parser.add_argument("--blas-threads", type=int, default=None, metavar="N",
+                        help="numpy's BLAS threads while the script runs (default: the CPUs "
+                             "other programs leave free; 0 leaves numpy's BLAS as it is)")
     parser.add_argument("script", help="path to the book script")
     parser.add_argument("args", nargs=argparse.REMAINDER,
                         help="arguments passed to the script")
     ns = parser.parse_args(argv)
-    if ns.blas_threads < 0:
+    if ns.blas_threads is not None and ns.blas_threads < 0:
         parser.error(f"--blas-threads: expected a count >= 0; got {ns.blas_threads}")
-    run_script(ns.script, ns.args, compiled_nets=ns.compiled_nets,
-               blas_threads=ns.blas_threads or None)
+    blas = "auto" if ns.blas_threads is None else (ns.blas_threads or None)
+    run_script(ns.script, ns.args, compiled_nets=ns.compiled_nets, blas_threads=blas)
     return 0
 
 
