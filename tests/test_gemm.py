@@ -17,7 +17,7 @@ from dlcore import _kernels
 
 OWN = _kernels.gemm_own() and dlcore.config()["kernel_path"] != "baseline"
 
-MS = (1, 7, 16, 37, 130)
+MS = (1, 7, 16, 30, 37, 130)
 NS = (1, 23, 33, 64, 130)
 KS = (1, 5, 31, 64, 300)
 # wide B (rows 4.8 KB apart in float64, 2.4 KB in float32) and a tall A^T: the packed panels
