@@ -18,6 +18,9 @@ def test_show_config_reports_everything(capsys):
     assert c["blas_core"] not in ("", "n/a", "unknown")
     assert c["kernel_path"] in c["kernel_paths_supported"] and c["kernel_path"] in out
     assert dlcore.__version__ == c["version"]
+    if c["l2_bytes"]:
+        assert f"L2 cache:     {c['l2_bytes'] // 1024} KB" in out
+    assert f"(GEMM panel block {c['gemm_panel_bytes'] // 1024} KB)" in out
 
 
 def test_threads_context_and_validation():

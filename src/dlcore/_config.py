@@ -116,7 +116,9 @@ def config():
     Returns
     -------
     dict
-        Keys include ``version``, ``openmp``, ``threads``, ``blas`` and ``kernel_path``.
+        Keys include ``version``, ``openmp``, ``threads``, ``blas_backend``, ``kernel_path``,
+        ``l2_bytes`` (the per-core L2 as the CPU reports it, 0 where unknown) and
+        ``gemm_panel_bytes`` (the own GEMM's block of copied B panels, sized from it).
 
     Examples
     --------
@@ -141,7 +143,7 @@ def config():
 
 
 def show_config():
-    """Print version, OpenMP status, thread count, BLAS backend and core, kernel path.
+    """Print version, OpenMP status, thread count, BLAS backend and core, kernel path, L2.
 
     Returns
     -------
@@ -159,3 +161,5 @@ def show_config():
     cap = f", capped by DLCORE_CPU={c['DLCORE_CPU']}" if c["DLCORE_CPU"] else ""
     print(f"  kernel path:  {c['kernel_path']}{cap} "
           f"(supported: {', '.join(c['kernel_paths_supported'])})")
+    l2 = f"{c['l2_bytes'] // 1024} KB" if c["l2_bytes"] else "unknown"
+    print(f"  L2 cache:     {l2} (GEMM panel block {c['gemm_panel_bytes'] // 1024} KB)")
