@@ -53,7 +53,8 @@ void dl_set_gemm_own(int own);
 dl_index dl_l2_bytes(void);
 /* The bytes of B the own GEMM copies into one block of panels: 2/5 of the L2 (512 KB where the
  * L2 is unknown), between 64 KB and 4 MB; dl_set_gemm_panel_bytes(n > 0) fixes it, 0 goes back
- * to the CPU's. The block size moves data only: results are the same bits for every size. */
+ * to the CPU's (not while kernels run). The block size moves data only: results are the same
+ * bits for every size. */
 dl_index dl_gemm_panel_bytes(void);
 void dl_set_gemm_panel_bytes(dl_index bytes);
 int dl_openmp_enabled(void);         /* 1 when compiled with OpenMP */
