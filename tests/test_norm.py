@@ -1,6 +1,8 @@
 """BatchNormalization, Dropout and functions.dropout against the oracle: values over the
 dtype x layout x threads matrix (bitwise across thread counts), float64 gradient checks,
 numpy-RNG parity, the book's attribute/aliasing contract, and bad input."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -301,6 +303,26 @@ def test_dropout_rng_parity(ratio, inverted):
         np.testing.assert_array_equal(out, x * expected_mask * scale)
     else:
         np.testing.assert_array_equal(out, x * expected_mask)
+
+
+@pytest.mark.parametrize("ratio", [np.float32(0.3), np.float16(0.7), 1, np.int64(0),
+                                   Fraction(1, 3)])
+@pytest.mark.parametrize("dt", [np.float64, np.float32])
+def test_dropout_mask_is_numpys_comparison_for_every_ratio_type(ratio, dt):
+    # plain numbers are drawn and compared in C (the engine's dl_dropout_draw), a Fraction by
+    # numpy's own comparison: the book's mask and RNG state either way
+    x = np.random.default_rng(1).standard_normal((13, 29)).astype(dt)
+    np.random.seed(77)
+    expected_mask = np.random.rand(*x.shape) > ratio
+    expected_state = np.random.get_state()
+    np.random.seed(77)
+    d = Dropout(ratio)
+    out = d.forward(x)
+    assert d.mask.dtype == np.bool_ and d.mask.shape == x.shape
+    np.testing.assert_array_equal(d.mask, expected_mask)
+    assert _rng_state_equal(np.random.get_state(), expected_state)
+    np.testing.assert_array_equal(out, x * expected_mask)
+    assert out.dtype == dt
 
 
 def test_dropout_book_semantics(dtype, layout):

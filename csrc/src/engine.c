@@ -321,6 +321,12 @@ dl_status dl_engine_set_optimizer(dl_engine *e, int opt, double weight_decay)
     return DL_OK;
 }
 
+void dl_dropout_draw(uint8_t *mask, dl_index n, double ratio, double (*next_double)(void *),
+                     void *state)
+{
+    for (dl_index i = 0; i < n; i++) mask[i] = next_double(state) > ratio;
+}
+
 void dl_engine_set_rng(dl_engine *e, int mode, double (*next_double)(void *), void *state,
                        uint64_t seed)
 {

@@ -133,6 +133,7 @@ cdef extern from "dlcore/dlcore.h" nogil:
     dl_status dl_engine_bind(dl_engine *e, int op, int slot, void *ptr, dl_index n) noexcept
     dl_status dl_engine_set_optimizer(dl_engine *e, int opt, double weight_decay) noexcept
     void dl_engine_set_rng(dl_engine *e, int mode, double (*next_double)(void *) noexcept nogil, void *state, uint64_t seed) noexcept
+    void dl_dropout_draw(uint8_t *mask, dl_index n, double ratio, double (*next_double)(void *) noexcept nogil, void *state) noexcept
     dl_index dl_engine_classes(const dl_engine *e) noexcept
     dl_index dl_engine_capacity(const dl_engine *e) noexcept
     const uint8_t *dl_engine_mask(const dl_engine *e, int op) noexcept

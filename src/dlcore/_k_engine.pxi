@@ -20,6 +20,18 @@ cdef extern from *:
         void *state
         double (*next_double)(void *st) noexcept nogil
 
+def dropout_draw(uint8_t[::1] mask, double ratio, bit_generator):
+    """mask = (the next mask.size doubles of bit_generator) > ratio, the book's
+    ``np.random.rand(n) > ratio`` on numpy's global generator (the caller holds its lock)."""
+    cdef dl_np_bitgen *bg = <dl_np_bitgen *>PyCapsule_GetPointer(bit_generator.capsule,
+                                                                 "BitGenerator")
+    cdef dl_index n = mask.shape[0]
+    if n == 0:
+        return
+    with nogil:
+        dl_dropout_draw(&mask[0], n, ratio, bg.next_double, bg.state)
+
+
 ENGINE_TYPE_F64 = 0
 ENGINE_TYPE_F32 = 1
 ENGINE_TYPE_NONE = 5

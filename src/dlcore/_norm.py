@@ -1,8 +1,9 @@
 """Dropout and batch normalization, the book's chapter-6 layers (``common/layers.py``).
 
-``Dropout`` draws its mask from numpy's global legacy RNG with the book's own call
-(``np.random.rand(*x.shape) > dropout_ratio``), so seeded scripts reproduce; the products run
-in C. ``BatchNormalization`` computes its statistics, normalisation and backward pass in C
+``Dropout`` draws its mask from numpy's global legacy RNG as the book's own call does
+(``np.random.rand(*x.shape) > dropout_ratio``: the same doubles in the same order, compared in
+C as they come for float32/float64 input, by the engine's own draw), so seeded scripts
+reproduce; the products run in C. ``BatchNormalization`` computes its statistics, normalisation and backward pass in C
 (column blocks, thread-count independent); the running statistics are rebound by the book's
 numpy statements. Both follow numpy promotion for dtypes (all-float32 stays float32); dtype
 mixes the kernels cannot reproduce exactly take the book's numpy formulas.
@@ -30,6 +31,20 @@ def _is_kernel_array(a):
     return isinstance(a, np.ndarray) and (a.dtype == F64 or a.dtype == F32)
 
 
+def _draw_mask(shape, p):
+    """``np.random.rand(*shape) > p`` drawn in C (dl_dropout_draw, the engine's draw): the
+    same doubles of numpy's global generator in the same order, compared as they come, without
+    the array of doubles. None where p is not a plain int/float (numpy compares others its
+    own way)."""
+    if not isinstance(p, (int, float, np.integer, np.floating)):
+        return None
+    mask = np.empty(shape, np.bool_)
+    bg = np.random.mtrand._rand._bit_generator
+    with bg.lock:
+        _K.dropout_draw(flat(mask).view(np.uint8), float(p), bg)
+    return mask
+
+
 def _masked(x, mask, scale, scale_obj):
     """x * mask * scale through the C kernel when it gives numpy's result (x float32/float64
     and ``scale_obj``, the object numpy would multiply by, keeps x's dtype), else None."""
@@ -51,7 +66,7 @@ class Dropout:
     """Dropout, the book's (non-inverted) style by default.
 
     Training (``train_flg=True``) draws ``mask = np.random.rand(*x.shape) > dropout_ratio``
-    from numpy's global legacy RNG (the book's call, so seeded runs reproduce) and returns
+    from numpy's global legacy RNG (the book's draws, so seeded runs reproduce) and returns
     ``x * mask``; test mode returns ``x * (1 - dropout_ratio)``; ``backward(dout)`` returns
     ``dout * mask`` with the mask of the last training forward (a test-mode forward leaves
     it in place, as in the book; ``backward`` before any training forward raises
@@ -97,7 +112,8 @@ class Dropout:
         check_numeric(x, "Dropout.forward x")
         x = np.asarray(x)
         if train_flg:
-            self.mask = np.random.rand(*x.shape) > p
+            mask = _draw_mask(x.shape, p) if _is_kernel_array(x) and x.ndim > 0 else None
+            self.mask = np.random.rand(*x.shape) > p if mask is None else mask
             if self.inverted:
                 self._scale = 1.0 / (1.0 - float(p)) if p < 1 else 0.0
                 y = _masked(x, self.mask, self._scale, None)

@@ -125,6 +125,12 @@ dl_status dl_engine_bind(dl_engine *e, int op, int slot, void *ptr, dl_index n);
 dl_status dl_engine_set_optimizer(dl_engine *e, int opt, double weight_decay);
 void dl_engine_set_rng(dl_engine *e, int mode, double (*next_double)(void *), void *state,
                        uint64_t seed);
+/* The book's dropout mask, np.random.rand(n) > ratio: mask[i] = u_i > ratio for the next n
+ * doubles u_i of a generator (numpy's bit generator: its next_double, called serially in
+ * order; the caller holds the generator's lock). The Dropout layer and the engine draw with
+ * it. */
+void dl_dropout_draw(uint8_t *mask, dl_index n, double ratio, double (*next_double)(void *),
+                     void *state);
 dl_index dl_engine_classes(const dl_engine *e);
 dl_index dl_engine_capacity(const dl_engine *e);
 /* The dropout mask of op `op` from the last training forward (cap * out_n bytes), or NULL. */
