@@ -429,12 +429,52 @@ def test_experiment_without_matplotlib(data_npz, tmp_path, capsys, monkeypatch):
 def test_auto_threads_leave_busy_cores_alone(load, cpus, expected, monkeypatch):
     from dlcore import _cli
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(_cli, "_others_running", lambda: 0)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
     n, note = _cli.auto_threads()
     assert n == expected
     assert (note == "") == (n == cpus)
     if note:
         assert f"load average {load:.1f} on {cpus} CPUs" in note
+
+
+@pytest.mark.parametrize("load, now, cpus, expected", [(0.1, 1, 2, 1), (0.1, 0, 2, 2),
+                                                       (1.4, 1, 4, 3), (0.3, 3, 8, 5)])
+def test_auto_threads_see_programs_that_started_just_now(load, now, cpus, expected,
+                                                         monkeypatch):
+    # the load average lags a program that started seconds ago; the running count does not
+    from dlcore import _cli
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(_cli, "_others_running", lambda: now)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    n, note = _cli.auto_threads()
+    assert n == expected
+    if now > load and n < cpus:
+        assert f"{now} other task{'s' if now != 1 else ''} running now" in note
+
+
+def test_others_running_reads_the_running_count(monkeypatch, tmp_path):
+    from dlcore import _cli
+    n = _cli._others_running()
+    assert isinstance(n, int) and n >= 0
+    real_open = open
+
+    def fake_open(path, *a, **k):
+        if path == "/proc/loadavg":
+            return real_open(tmp_path / "loadavg", *a, **k)
+        return real_open(path, *a, **k)
+    monkeypatch.setattr("builtins.open", fake_open)
+    (tmp_path / "loadavg").write_text("0.10 0.20 0.30 3/345 12345\n")
+    assert _cli._others_running() == 2
+    (tmp_path / "loadavg").write_text("garbage\n")
+    assert _cli._others_running() == 0
+    reads = iter(["0 0 0 4/9 1\n", "0 0 0 2/9 1\n", "0 0 0 5/9 1\n"])  # a passing blip
+
+    def blip(path, *a, **k):
+        (tmp_path / "loadavg").write_text(next(reads))
+        return real_open(tmp_path / "loadavg", *a, **k)
+    monkeypatch.setattr("builtins.open", blip)
+    assert _cli._others_running() == 1  # the fewest of the three reads
 
 
 def test_setup_respects_threads_option_and_omp_num_threads(monkeypatch):

@@ -60,7 +60,8 @@ def _common(p, output_help, dtype=None):
                             f"(default: {dtype})")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="OpenMP threads for dlcore's kernels (default: OMP_NUM_THREADS, "
-                        "else the cores that other programs leave idle by the load average, "
+                        "else the cores that other programs leave idle by the load average and "
+                        "the tasks running now, "
                         "at least 1; the results do not depend on it)")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
                    help="seed of numpy's global RNG, which the networks, mini-batches and "

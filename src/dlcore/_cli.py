@@ -29,14 +29,36 @@ def dtype_of(name):
     return np.dtype({"float32": np.float32, "float64": np.float64}[name])
 
 
+def _others_running(samples=3, gap=0.005):
+    """Tasks running or runnable right now other than the caller (Linux: /proc/loadavg's
+    running count, which includes the reader), the fewest of a few reads `gap` seconds apart
+    (a program that keeps a core busy is in every one, a passing blip is not); 0 where
+    unknown."""
+    fewest = None
+    for i in range(samples):
+        if i:
+            time.sleep(gap)
+        try:
+            with open("/proc/loadavg") as f:
+                n = max(0, int(f.read().split()[3].split("/")[0]) - 1)
+        except (OSError, IndexError, ValueError):
+            return 0
+        fewest = n if fewest is None else min(fewest, n)
+    return fewest
+
+
 def auto_threads():
     """(threads, note): all the CPUs this process may use, minus those other programs keep
-    busy (the 1-minute load average, rounded), at least 1; None when unknown.
+    busy (the larger of the 1-minute load average, rounded, and the tasks running right
+    now), at least 1; None when unknown.
 
     Two OpenMP threads that wait for each other at every parallel region slow down badly
     when another program holds one of the cores (libgomp's threads spin while the other is
     descheduled): on the 2-core machine the demo took 37-58 s on 2 threads under a load of
-    3-6, and 3 s on 1 thread. The results do not depend on the thread count.
+    3-6, and 3 s on 1 thread. The load average lags a program that has just started by up to
+    a minute (chapter 4's script beside a burner started 5 s before: 55 s, against 24 s once
+    the average had caught up); the running count sees it at once. The results do not depend
+    on the thread count.
     """
     try:
         cpus = len(os.sched_getaffinity(0))
@@ -46,8 +68,11 @@ def auto_threads():
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return None, ""
-    n = max(1, min(cpus, cpus - int(load + 0.5)))
-    note = "" if n == cpus else (f" (auto: load average {load:.1f} on {cpus} CPUs; "
+    now = _others_running()
+    busy = max(int(load + 0.5), now)
+    n = max(1, min(cpus, cpus - busy))
+    running = f", {now} other task{'s' if now != 1 else ''} running now" if now > load else ""
+    note = "" if n == cpus else (f" (auto: load average {load:.1f} on {cpus} CPUs{running}; "
                                  f"--threads N to choose)")
     return n, note
 

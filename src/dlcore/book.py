@@ -14,10 +14,10 @@ with the aliases installed, the script's directory as the current directory and 
 ``sys.path``, and ``sys.argv`` set to the script and its arguments (as ``python script.py``
 would, from inside its chapter directory). numpy's BLAS threads are set for the run like
 the CLI's thread count: the CPUs that other programs leave free (the CPUs minus the rounded
-1-minute load average, at least 1), as numpy's BLAS threads spin while they wait and lose
-badly to a busy core; ``--blas-threads N`` sets a count, 0 leaves numpy's BLAS as it is, and
-so does an ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` set in the environment. A chapter's
-own helper files next to the script
+1-minute load average or the tasks running now, at least 1), as numpy's BLAS threads spin
+while they wait and lose badly to a busy core; ``--blas-threads N`` sets a count, 0 leaves
+numpy's BLAS as it is, and so does an ``OPENBLAS_NUM_THREADS`` or ``OMP_NUM_THREADS`` set in
+the environment. A chapter's own helper files next to the script
 (``two_layer_net.py``, ``simple_convnet.py``, ...) are imported as they are and run on
 dlcore through ``common.*``; with ``--compiled-nets`` the names ``two_layer_net``,
 ``layer_naive``, ``simple_convnet`` and ``deep_convnet`` are dlcore's modules instead (note
