@@ -132,6 +132,14 @@ def _auto_blas_threads():
     return _cli.auto_threads()[0]
 
 
+def _blas_limit(threads):
+    """A context manager holding numpy's BLAS at `threads` threads (None: as it is)."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(int(threads), user_api="blas")
+
+
 def run_script(path, args=(), compiled_nets=False, blas_threads="auto"):
     """Run the book script ``path`` as ``__main__`` the way ``python path args`` would from
     inside its directory, with :func:`install` done first. The current directory,
@@ -189,18 +197,13 @@ def run_script(path, args=(), compiled_nets=False, blas_threads="auto"):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"dlcore.book: no script at {path}")
     install(compiled_nets=compiled_nets)
-    if blas_threads is None:
-        limit = contextlib.nullcontext()
-    else:
-        from threadpoolctl import threadpool_limits
-        limit = threadpool_limits(int(blas_threads), user_api="blas")
     script_dir = os.path.dirname(path)
     old_cwd, old_path, old_argv = os.getcwd(), list(sys.path), list(sys.argv)
     os.chdir(script_dir)
     sys.path.insert(0, script_dir)
     sys.argv = [path] + list(args)
     try:
-        with limit:
+        with _blas_limit(blas_threads):
             return runpy.run_path(path, run_name="__main__")
     finally:
         os.chdir(old_cwd)
