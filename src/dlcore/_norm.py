@@ -5,8 +5,9 @@
 C as they come for float32/float64 input, by the engine's own draw), so seeded scripts
 reproduce; the products run in C. ``BatchNormalization`` computes its statistics,
 normalisation and backward pass in C (column blocks, thread-count independent); the running
-statistics are rebound by the book's numpy statements. Both follow numpy promotion for dtypes (all-float32 stays float32); dtype
-mixes the kernels cannot reproduce exactly take the book's numpy formulas.
+statistics are rebound by the book's numpy statements. Both follow numpy promotion for dtypes
+(all-float32 stays float32); dtype mixes the kernels cannot reproduce exactly take the book's
+numpy formulas.
 """
 import numbers
 
