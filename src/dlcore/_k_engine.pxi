@@ -20,11 +20,15 @@ cdef extern from *:
         void *state
         double (*next_double)(void *st) noexcept nogil
 
+cdef dl_np_bitgen *_bitgen(bit_generator) except NULL:
+    """The bitgen_t behind a numpy BitGenerator."""
+    return <dl_np_bitgen *>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
+
+
 def dropout_draw(uint8_t[::1] mask, double ratio, bit_generator):
     """mask = (the next mask.size doubles of bit_generator) > ratio, the book's
     ``np.random.rand(n) > ratio`` on numpy's global generator (the caller holds its lock)."""
-    cdef dl_np_bitgen *bg = <dl_np_bitgen *>PyCapsule_GetPointer(bit_generator.capsule,
-                                                                 "BitGenerator")
+    cdef dl_np_bitgen *bg = _bitgen(bit_generator)
     cdef dl_index n = mask.shape[0]
     if n == 0:
         return
@@ -163,8 +167,7 @@ cdef class Engine:
     def set_rng_numpy(self, bit_generator):
         """Book dropout masks: drawn from this numpy bit generator (numpy's legacy global
         MT19937 in the book's use), one double per element in the book's order."""
-        cdef dl_np_bitgen *bg = <dl_np_bitgen *>PyCapsule_GetPointer(bit_generator.capsule,
-                                                                     "BitGenerator")
+        cdef dl_np_bitgen *bg = _bitgen(bit_generator)
         dl_engine_set_rng(self.e, 0, bg.next_double, bg.state, 0)
         self._rng_owner = bit_generator
 

@@ -32,14 +32,15 @@ def _is_kernel_array(a):
     return isinstance(a, np.ndarray) and (a.dtype == F64 or a.dtype == F32)
 
 
-def _draw_mask(shape, p):
-    """``np.random.rand(*shape) > p`` drawn in C (dl_dropout_draw, the engine's draw): the
-    same doubles of numpy's global generator in the same order, compared as they come, without
-    the array of doubles. None where p is not a plain int/float (numpy compares others its
-    own way)."""
-    if not isinstance(p, (int, float, np.integer, np.floating)):
-        return None
-    mask = np.empty(shape, np.bool_)
+def _book_mask(x, p):
+    """The book's ``np.random.rand(*x.shape) > p``. For a float32/float64 array x and a plain
+    int/float p it is drawn in C (dl_dropout_draw, the engine's draw): the same doubles of
+    numpy's global generator in the same order, compared as they come, without the array of
+    doubles; otherwise (a 0-d x, a Fraction p, which numpy compares its own way) by numpy."""
+    if not (_is_kernel_array(x) and x.ndim > 0
+            and isinstance(p, (int, float, np.integer, np.floating))):
+        return np.random.rand(*np.shape(x)) > p
+    mask = np.empty(x.shape, np.bool_)
     bg = np.random.mtrand._rand._bit_generator
     with bg.lock:
         _K.dropout_draw(flat(mask).view(np.uint8), float(p), bg)
@@ -113,8 +114,7 @@ class Dropout:
         check_numeric(x, "Dropout.forward x")
         x = np.asarray(x)
         if train_flg:
-            mask = _draw_mask(x.shape, p) if _is_kernel_array(x) and x.ndim > 0 else None
-            self.mask = np.random.rand(*x.shape) > p if mask is None else mask
+            self.mask = _book_mask(x, p)
             if self.inverted:
                 self._scale = 1.0 / (1.0 - float(p)) if p < 1 else 0.0
                 y = _masked(x, self.mask, self._scale, None)

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _kernels as _K
 from ._arrays import F32, F64, as_c, check_not_bool, check_numeric, describe, flat, labels
-from ._norm import _check_ratio, _draw_mask, _is_kernel_array, _masked
+from ._norm import _book_mask, _check_ratio, _masked
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
            "relu_grad", "softmax", "sum_squared_error", "mean_squared_error",
@@ -432,9 +432,7 @@ def dropout(x, drop_prob, train=True):
         return np.array(x, dtype=dt)
     if p == 1:
         return np.zeros(x.shape, dt)
-    mask = _draw_mask(x.shape, p) if _is_kernel_array(x) and x.ndim > 0 else None
-    if mask is None:
-        mask = np.random.rand(*x.shape) > p
+    mask = _book_mask(x, p)
     scale = 1.0 / (1.0 - p)
     y = _masked(x, mask, scale, None)
     return x * mask * scale if y is None else y
