@@ -21,8 +21,9 @@ MS = (1, 7, 16, 30, 37, 130)
 NS = (1, 23, 33, 64, 130)
 KS = (1, 5, 31, 64, 300)
 # wide B (rows 4.8 KB apart in float64, 2.4 KB in float32) and a tall A^T: the packed panels
-# and A blocks, with row counts on both sides of the packing threshold (4 tiles of 8 rows)
-WIDE = [(40, 600, 150), (20, 600, 150), (600, 200, 150)]
+# and A blocks, with row counts on both sides of the packing threshold (4 tiles of 8 rows);
+# K = 520 puts A's own rows 4160 / 2080 bytes apart, so that they are copied too
+WIDE = [(40, 600, 150), (20, 600, 150), (600, 200, 150), (40, 600, 520)]
 
 
 def _operands(M, N, K, ta, tb, dtype, seed):
@@ -92,7 +93,7 @@ def test_own_gemm_gives_the_same_bits_for_every_panel_size(dtype):
     default = _kernels.gemm_panel_bytes()
     try:
         for i, (M, N, K) in enumerate([(40, 600, 300), (130, 1100, 150), (600, 200, 150),
-                                       (600, 500, 150)]):
+                                       (600, 500, 150), (40, 600, 520)]):
             for ta, tb in [(0, 0), (1, 0), (0, 1)]:
                 A, B = _operands(M, N, K, ta, tb, dtype, 300 + i)
                 got = []
