@@ -158,8 +158,10 @@ static int eng_alloc_forward(dl_engine *e, int i, int train)
     dl_eop *op = &e->ops[i];
     const size_t el = (size_t)e->elem;
     const dl_index cap = e->cap;
-    op->out = op->inplace ? e->ops[i - 1].out : eng_alloc(e, (size_t)(cap * op->out_n) * el);
-    if (!op->out) return 0;
+    if (!op->scratch) {
+        op->out = op->inplace ? e->ops[i - 1].out : eng_alloc(e, (size_t)(cap * op->out_n) * el);
+        if (!op->out) return 0;
+    }
     if (op->kind == DL_EOP_POOL) {
         op->arg = (int64_t *)eng_alloc(e, (size_t)(cap * op->out_n) * sizeof(int64_t));
         if (!op->arg) return 0;
@@ -185,6 +187,9 @@ static void mark_segments(dl_engine *e)
         if (j < e->nops && e->ops[j].kind == DL_EOP_POOL) j++;
         op->seg_end = j - 1;
         for (int k = i + 1; k < j; k++) e->ops[k].in_seg = 1;
+        op->scratch = op->seg_end > i;
+        for (int k = i + 1; k < op->seg_end && e->ops[k].kind == DL_EOP_RELU; k++)
+            e->ops[k].scratch = 1;
     }
     for (int i = 1; i < e->nops; i++) {
         dl_eop *op = &e->ops[i];

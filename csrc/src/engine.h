@@ -37,6 +37,11 @@ typedef struct dl_eop {
      * backward reads that buffer (every op's backward but sigmoid's reads its own caches,
      * masks or input, never its output) */
     int inplace;
+    /* a conv, or a relu right after one (or after such a relu), inside a conv segment and
+     * not its last op: its output is one sample's, in the conv's per-thread scratch (the relu
+     * writes over it), never a batch array: nothing after the segment's pass reads it (the
+     * relu's backward reads its mask, a pooling's its argmaxes) */
+    int scratch;
     dl_index in_n, out_n; /* elements per sample */
     dl_index C, H, W;     /* input (C,H,W) per sample (D,1,1 for flat inputs) */
     dl_index M;           /* affine: output features; conv: filters (FN) */
@@ -48,7 +53,7 @@ typedef struct dl_eop {
     void *p[2], *g[2], *s1[2], *s2[2], *rs[2];
     dl_index pn[2];       /* elements of p[0], p[1] */
     /* engine-owned buffers */
-    void *out;            /* (cap, out_n) activation */
+    void *out;            /* (cap, out_n) activation; NULL for a scratch op */
     void *xc, *xn, *stat; /* batchnorm: (cap, D) x 2, and 3*D stats (mean, var, std) */
     uint8_t *mask;        /* relu (x <= 0) / dropout (kept) mask, cap*out_n bytes */
     int64_t *arg;         /* pool argmax, cap*out_n: the Pooling layer's (n, oh, ow, c) order,
