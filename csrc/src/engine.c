@@ -2,7 +2,8 @@
  * allocation, binding of the caller's arrays (not templated; the step is tmpl/engine.inc).
  *
  * Every workspace is allocated here, by dl_engine_finish, and counted (dl_engine_alloc_count)
- * so that tests can check that a step allocates nothing.
+ * so that tests can check that a step allocates none (the layer kernels' own per-call
+ * scratch, e.g. the convolution's patches, is not a workspace).
  */
 #include "common.h"
 #include "engine.h"

@@ -6,7 +6,9 @@
  * their gradients and optimizer states are NOT owned: they are pointers bound to the
  * caller's arrays (the book network's params dict, the optimizer's state dicts), so that the
  * fused and the per-layer paths read and write the same memory. The step itself
- * (tmpl/engine.inc) allocates nothing.
+ * (tmpl/engine.inc) allocates no workspace; the layer kernels it calls take their own
+ * per-call scratch as they do for the layers (the convolution's patches and, in a conv
+ * segment, its per-thread sample outputs).
  */
 #ifndef DLCORE_ENGINE_H
 #define DLCORE_ENGINE_H
