@@ -1,121 +1,160 @@
 # _k_optim.pxi - optimizer updates and dropout masks (included by _kernels.pyx).
-# Parameters and states are flat C-contiguous views of the caller's arrays, updated in place.
+# Parameters and states are C-contiguous arrays of the caller's, updated in place and read as
+# flat sequences of elements; they come through the buffer protocol (Args, take).
 
-def sgd_update(floating[::1] p, const floating[::1] g, double lr):
-    cdef dl_index n = p.shape[0]
-    same_size(g.shape[0], n, "sgd_update")
-    if n == 0:
-        return
-    with nogil:
-        if floating is float:
-            dl_sgd_update_f32(&p[0], &g[0], n, lr)
-        else:
-            dl_sgd_update_f64(&p[0], &g[0], n, lr)
+cdef enum:
+    O_SGD = 1
+    O_MOMENTUM = 2
+    O_NESTEROV = 3
+    O_ADAGRAD = 4
+    O_RMSPROP = 5
+    O_ADAM = 6
 
 
-def momentum_update(floating[::1] p, floating[::1] v, const floating[::1] g, double lr,
-                    double mu):
-    cdef dl_index n = p.shape[0]
-    same_size(g.shape[0], n, "momentum_update")
-    same_size(v.shape[0], n, "momentum_update v")
-    if n == 0:
-        return
-    with nogil:
-        if floating is float:
-            dl_momentum_update_f32(&p[0], &v[0], &g[0], n, lr, mu)
-        else:
-            dl_momentum_update_f64(&p[0], &v[0], &g[0], n, lr, mu)
+cdef int update(int op, p, s1, s2, g, double a, double b, double c, double d,
+                str pname, str s1name, str s2name, str gname) except -1:
+    """p (and the states s1, s2 where op has them) updated in place from g; a-d are op's
+    scalars in its kernel's order."""
+    cdef Args A
+    args_init(&A)
+    cdef int ip, i1 = -1, i2 = -1, ig
+    cdef dl_index n
+    cdef void *pp
+    cdef void *p1
+    cdef void *p2
+    cdef const void *pg
+    try:
+        ip = take(&A, p, A_FLOAT | A_WRITE, 0, pname)
+        if op != O_SGD:
+            i1 = take(&A, s1, A_FLOAT | A_WRITE, 0, s1name)
+        if op == O_ADAM:
+            i2 = take(&A, s2, A_FLOAT | A_WRITE, 0, s2name)
+        ig = take(&A, g, A_FLOAT, 0, gname)
+        n = count(&A, ip)
+        same_size(count(&A, ig), n, gname)
+        if i1 >= 0:
+            same_size(count(&A, i1), n, s1name)
+        if i2 >= 0:
+            same_size(count(&A, i2), n, s2name)
+        if n == 0:
+            return 0
+        pp = ptr(&A, ip)
+        p1 = ptr(&A, i1)
+        p2 = ptr(&A, i2)
+        pg = ptr(&A, ig)
+        with nogil:
+            if A.t == T_F32:
+                if op == O_SGD:
+                    dl_sgd_update_f32(<float *>pp, <const float *>pg, n, a)
+                elif op == O_MOMENTUM:
+                    dl_momentum_update_f32(<float *>pp, <float *>p1, <const float *>pg, n, a, b)
+                elif op == O_NESTEROV:
+                    dl_nesterov_update_f32(<float *>pp, <float *>p1, <const float *>pg, n, a, b)
+                elif op == O_ADAGRAD:
+                    dl_adagrad_update_f32(<float *>pp, <float *>p1, <const float *>pg, n, a, b)
+                elif op == O_RMSPROP:
+                    dl_rmsprop_update_f32(<float *>pp, <float *>p1, <const float *>pg, n, a, b,
+                                          c)
+                else:
+                    dl_adam_update_f32(<float *>pp, <float *>p1, <float *>p2,
+                                       <const float *>pg, n, a, b, c, d)
+            else:
+                if op == O_SGD:
+                    dl_sgd_update_f64(<double *>pp, <const double *>pg, n, a)
+                elif op == O_MOMENTUM:
+                    dl_momentum_update_f64(<double *>pp, <double *>p1, <const double *>pg, n, a,
+                                           b)
+                elif op == O_NESTEROV:
+                    dl_nesterov_update_f64(<double *>pp, <double *>p1, <const double *>pg, n, a,
+                                           b)
+                elif op == O_ADAGRAD:
+                    dl_adagrad_update_f64(<double *>pp, <double *>p1, <const double *>pg, n, a,
+                                          b)
+                elif op == O_RMSPROP:
+                    dl_rmsprop_update_f64(<double *>pp, <double *>p1, <const double *>pg, n, a,
+                                          b, c)
+                else:
+                    dl_adam_update_f64(<double *>pp, <double *>p1, <double *>p2,
+                                       <const double *>pg, n, a, b, c, d)
+    finally:
+        args_release(&A)
+    return 0
 
 
-def nesterov_update(floating[::1] p, floating[::1] v, const floating[::1] g, double lr,
-                    double mu):
-    cdef dl_index n = p.shape[0]
-    same_size(g.shape[0], n, "nesterov_update")
-    same_size(v.shape[0], n, "nesterov_update v")
-    if n == 0:
-        return
-    with nogil:
-        if floating is float:
-            dl_nesterov_update_f32(&p[0], &v[0], &g[0], n, lr, mu)
-        else:
-            dl_nesterov_update_f64(&p[0], &v[0], &g[0], n, lr, mu)
+def sgd_update(p, g, double lr):
+    update(O_SGD, p, None, None, g, lr, 0, 0, 0, "sgd_update p", "", "", "sgd_update g")
 
 
-def adagrad_update(floating[::1] p, floating[::1] h, const floating[::1] g, double lr,
-                   double eps):
-    cdef dl_index n = p.shape[0]
-    same_size(g.shape[0], n, "adagrad_update")
-    same_size(h.shape[0], n, "adagrad_update h")
-    if n == 0:
-        return
-    with nogil:
-        if floating is float:
-            dl_adagrad_update_f32(&p[0], &h[0], &g[0], n, lr, eps)
-        else:
-            dl_adagrad_update_f64(&p[0], &h[0], &g[0], n, lr, eps)
+def momentum_update(p, v, g, double lr, double mu):
+    update(O_MOMENTUM, p, v, None, g, lr, mu, 0, 0, "momentum_update p", "momentum_update v",
+           "", "momentum_update g")
 
 
-def rmsprop_update(floating[::1] p, floating[::1] h, const floating[::1] g, double lr,
-                   double rho, double eps):
-    cdef dl_index n = p.shape[0]
-    same_size(g.shape[0], n, "rmsprop_update")
-    same_size(h.shape[0], n, "rmsprop_update h")
-    if n == 0:
-        return
-    with nogil:
-        if floating is float:
-            dl_rmsprop_update_f32(&p[0], &h[0], &g[0], n, lr, rho, eps)
-        else:
-            dl_rmsprop_update_f64(&p[0], &h[0], &g[0], n, lr, rho, eps)
+def nesterov_update(p, v, g, double lr, double mu):
+    update(O_NESTEROV, p, v, None, g, lr, mu, 0, 0, "nesterov_update p", "nesterov_update v",
+           "", "nesterov_update g")
 
 
-def adam_update(floating[::1] p, floating[::1] m, floating[::1] v, const floating[::1] g,
-                double lr_t, double beta1, double beta2, double eps):
-    cdef dl_index n = p.shape[0]
-    same_size(g.shape[0], n, "adam_update")
-    same_size(m.shape[0], n, "adam_update m")
-    same_size(v.shape[0], n, "adam_update v")
-    if n == 0:
-        return
-    with nogil:
-        if floating is float:
-            dl_adam_update_f32(&p[0], &m[0], &v[0], &g[0], n, lr_t, beta1, beta2, eps)
-        else:
-            dl_adam_update_f64(&p[0], &m[0], &v[0], &g[0], n, lr_t, beta1, beta2, eps)
+def adagrad_update(p, h, g, double lr, double eps):
+    update(O_ADAGRAD, p, h, None, g, lr, eps, 0, 0, "adagrad_update p", "adagrad_update h", "",
+           "adagrad_update g")
 
 
-def dropout_forward(floating[::1] y, const floating[::1] x, const uint8_t[::1] mask,
-                    double scale):
+def rmsprop_update(p, h, g, double lr, double rho, double eps):
+    update(O_RMSPROP, p, h, None, g, lr, rho, eps, 0, "rmsprop_update p", "rmsprop_update h",
+           "", "rmsprop_update g")
+
+
+def adam_update(p, m, v, g, double lr_t, double beta1, double beta2, double eps):
+    update(O_ADAM, p, m, v, g, lr_t, beta1, beta2, eps, "adam_update p", "adam_update m",
+           "adam_update v", "adam_update g")
+
+
+cdef int dropout(bint forward, y, x, mask, double scale, str yname, str xname,
+                 str mname) except -1:
+    """forward: y = x * mask * scale; backward: dx = dout * mask * scale (mask None: no mask)."""
+    cdef Args A
+    args_init(&A)
+    cdef int iy, ix, im
+    cdef dl_index n
+    cdef void *py
+    cdef const void *px
+    cdef const uint8_t *pm
+    try:
+        iy = take(&A, y, A_FLOAT | A_WRITE, 0, yname)
+        ix = take(&A, x, A_FLOAT, 0, xname)
+        im = take(&A, mask, A_U8 | A_NONE, 0, mname)
+        n = count(&A, ix)
+        same_size(count(&A, iy), n, yname)
+        if im >= 0:
+            same_size(count(&A, im), n, mname)
+        if n == 0:
+            return 0
+        py = ptr(&A, iy)
+        px = ptr(&A, ix)
+        pm = <const uint8_t *>ptr(&A, im)
+        with nogil:
+            if A.t == T_F32:
+                if forward:
+                    dl_dropout_forward_f32(<float *>py, <const float *>px, pm, n, scale)
+                else:
+                    dl_dropout_backward_f32(<float *>py, <const float *>px, pm, n, scale)
+            else:
+                if forward:
+                    dl_dropout_forward_f64(<double *>py, <const double *>px, pm, n, scale)
+                else:
+                    dl_dropout_backward_f64(<double *>py, <const double *>px, pm, n, scale)
+    finally:
+        args_release(&A)
+    return 0
+
+
+def dropout_forward(y, x, mask, double scale):
     """y = x * mask * scale (mask None: y = x * scale)."""
-    cdef dl_index n = x.shape[0]
-    same_size(y.shape[0], n, "dropout_forward")
-    cdef const uint8_t *pm = NULL
-    if mask is not None:
-        same_size(mask.shape[0], n, "dropout_forward mask")
-    if n == 0:
-        return
-    if mask is not None:
-        pm = &mask[0]
-    with nogil:
-        if floating is float:
-            dl_dropout_forward_f32(&y[0], &x[0], pm, n, scale)
-        else:
-            dl_dropout_forward_f64(&y[0], &x[0], pm, n, scale)
+    dropout(True, y, x, mask, scale, "dropout_forward y", "dropout_forward x",
+            "dropout_forward mask")
 
 
-def dropout_backward(floating[::1] dx, const floating[::1] dout, const uint8_t[::1] mask,
-                     double scale):
-    cdef dl_index n = dout.shape[0]
-    same_size(dx.shape[0], n, "dropout_backward")
-    cdef const uint8_t *pm = NULL
-    if mask is not None:
-        same_size(mask.shape[0], n, "dropout_backward mask")
-    if n == 0:
-        return
-    if mask is not None:
-        pm = &mask[0]
-    with nogil:
-        if floating is float:
-            dl_dropout_backward_f32(&dx[0], &dout[0], pm, n, scale)
-        else:
-            dl_dropout_backward_f64(&dx[0], &dout[0], pm, n, scale)
+def dropout_backward(dx, dout, mask, double scale):
+    dropout(False, dx, dout, mask, scale, "dropout_backward dx", "dropout_backward dout",
+            "dropout_backward mask")

@@ -1,12 +1,22 @@
 # _kernels.pyx - the thin, stateless bridge from Python to the C kernels (csrc/).
 #
-# Every wrapper takes C-contiguous memoryviews that the Python layer (functions.py, layers.py,
+# Every wrapper takes C-contiguous arrays that the Python layer (functions.py, layers.py,
 # optimizer.py, ...) has already converted to the compute dtype, checks the sizes it relies on
 # (a mismatch here is a bug in dlcore, reported as ValueError rather than a crash), releases
 # the GIL and calls the f32 or f64 kernel. Outputs are allocated by the caller. The groups of
 # kernels live in the _k_*.pxi files included at the end.
+#
+# Two ways in. The wrappers the book's layers call once per layer and step (activations,
+# losses, affine, optimizers, dropout: _k_core.pxi, _k_optim.pxi) take their arrays through the
+# buffer protocol (`Args` below), ~0.1 us an array; a fused-type memoryview signature costs
+# about 1 us more per call in this limited-API module (the dispatch reads each argument's
+# dtype through Python attribute lookups), which is a third of a (100, 10) call. The
+# convolution, normalization and engine wrappers, whose calls take milliseconds or run once
+# per step, keep typed memoryviews.
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from cython cimport floating
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
+                            PyBUF_FORMAT, PyBUF_WRITABLE)
 from dlcore._csrc cimport *
 
 
@@ -107,7 +117,7 @@ cdef int raise_status(dl_status s, str what, str index_message) except -1:
     raise ValueError(f"{what}: invalid arguments ({dl_status_str(s).decode()})")
 
 
-cdef int check_status(dl_status s, dl_index bad, str what, const int64_t[::1] t,
+cdef int check_status(dl_status s, dl_index bad, str what, const int64_t *t,
                       dl_index C) except -1:
     """raise_status for the label kernels: the bad label and its position."""
     if s == DL_ERR_INDEX:
@@ -120,6 +130,120 @@ cdef inline int same_size(Py_ssize_t a, Py_ssize_t b, str what) except -1:
     if a != b:
         raise ValueError(f"{what}: internal size mismatch ({a} != {b})")
     return 0
+
+
+# ---------------------------------------------------------------- array arguments
+# What an argument may be (A_FLOAT, A_U8 or A_I64, plus flags). Every A_FLOAT argument of one
+# call has the same dtype, float32 or float64, which picks the kernel (Args.t).
+cdef enum:
+    A_FLOAT = 1
+    A_U8 = 2
+    A_I64 = 3
+    A_KIND = 3
+    A_WRITE = 4      # the kernel writes it: the array must be writable
+    A_NONE = 8       # None is accepted (the kernel gets NULL)
+
+cdef enum:
+    T_F32 = 1
+    T_F64 = 2
+
+cdef enum:
+    ARGS_MAX = 12
+
+cdef struct Args:
+    Py_buffer v[ARGS_MAX]
+    int n            # buffers held (released by args_release)
+    int t            # T_F32 or T_F64 once a floating argument is taken, else 0
+
+
+cdef inline void args_init(Args *A) noexcept:
+    A.n = 0
+    A.t = 0
+
+
+cdef void args_release(Args *A) noexcept:
+    while A.n > 0:
+        A.n -= 1
+        PyBuffer_Release(&A.v[A.n])
+
+
+cdef int elem_kind(const Py_buffer *v) noexcept:
+    """A_FLOAT + T_F32/T_F64 as 16 * t, A_U8, A_I64 or 0 from a buffer's one-letter format in
+    native byte order."""
+    cdef const char *f = v.format
+    if f == NULL:
+        return A_U8 if v.itemsize == 1 else 0
+    if f[0] == c'@' or f[0] == c'=':
+        f += 1
+    if f[0] == 0 or f[1] != 0:
+        return 0
+    if f[0] == c'd' and v.itemsize == 8:
+        return A_FLOAT + 16 * T_F64
+    if f[0] == c'f' and v.itemsize == 4:
+        return A_FLOAT + 16 * T_F32
+    if f[0] == c'B' and v.itemsize == 1:
+        return A_U8
+    if (f[0] == c'l' or f[0] == c'q') and v.itemsize == 8:
+        return A_I64
+    return 0
+
+
+cdef str kind_name(int spec, int t):
+    cdef int k = spec & A_KIND
+    if k == A_U8:
+        return "uint8"
+    if k == A_I64:
+        return "int64"
+    return "float32" if t == T_F32 else "float64" if t == T_F64 else "float32/float64"
+
+
+cdef int take(Args *A, object o, int spec, int ndim, str name) except -2:
+    """Holds o's buffer in the next slot of A and returns the slot (-1 for an accepted None).
+    o must be C-contiguous with ndim axes (0: any number, the kernel reads the elements in
+    order) and of spec's element kind; a floating one sets or must match A.t. name ("kernel
+    argument") starts the error messages."""
+    if o is None and (spec & A_NONE):
+        return -1
+    if A.n == ARGS_MAX:
+        raise ValueError(f"{name}: too many array arguments")
+    cdef Py_buffer *v = &A.v[A.n]
+    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT
+    if spec & A_WRITE:
+        flags |= PyBUF_WRITABLE
+    try:
+        PyObject_GetBuffer(o, v, flags)
+    except (TypeError, ValueError, BufferError) as e:
+        what = "writable " if spec & A_WRITE else ""
+        err = TypeError if isinstance(e, TypeError) else ValueError
+        raise err(f"{name}: expected a {what}C-contiguous array of "
+                  f"{kind_name(spec, A.t)}; got {type(o).__name__} ({e})") from None
+    A.n += 1
+    cdef int k = elem_kind(v)
+    cdef int want = spec & A_KIND
+    if (k & A_KIND) != want or (want == A_FLOAT and A.t != 0 and k >> 4 != A.t):
+        raise TypeError(f"{name}: expected {kind_name(spec, A.t)} data; got "
+                        f"{getattr(o, 'dtype', type(o).__name__)} data")
+    if want == A_FLOAT:
+        A.t = k >> 4
+    if ndim and v.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim} axes; got {v.ndim}")
+    return A.n - 1
+
+
+cdef inline void *ptr(const Args *A, int i) noexcept nogil:
+    """The data of slot i, NULL for None or an empty array."""
+    if i < 0 or A.v[i].len == 0:
+        return NULL
+    return A.v[i].buf
+
+
+cdef inline Py_ssize_t count(const Args *A, int i) noexcept nogil:
+    """Elements in slot i (0 for None)."""
+    return 0 if i < 0 else A.v[i].len // A.v[i].itemsize
+
+
+cdef inline Py_ssize_t dim(const Args *A, int i, int axis) noexcept nogil:
+    return A.v[i].shape[axis]
 
 
 include "_k_core.pxi"
