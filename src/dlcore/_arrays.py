@@ -44,6 +44,13 @@ def as_c(x, dt):
     return a if a.flags.aligned else a.copy()
 
 
+def ready(a, dt):
+    """True when the kernels can take ``a`` as it is: an ndarray (not a subclass) of dtype
+    ``dt`` (native byte order), C-contiguous and aligned. The layers' fast paths test it before
+    the general conversions, which give the same result for such an array."""
+    return type(a) is np.ndarray and a.dtype == dt and a.flags.c_contiguous and a.flags.aligned
+
+
 def kernel_inplace(a, dt):
     """True when the C kernels may write ``a`` itself: an aligned, writable, C-contiguous
     ndarray of dtype ``dt`` (native byte order)."""

@@ -1,8 +1,6 @@
 # _k_engine.pxi - the fused training engine (included by _kernels.pyx); see dlcore/engine.py.
 # Arrays reach C through the buffer protocol (no Python objects are created per call); the
 # Python layer (engine.py) has checked dtypes and shapes and keeps every bound array alive.
-from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
-                             PyBUF_FORMAT, PyBUF_WRITABLE)
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
 cdef extern from *:
@@ -25,42 +23,43 @@ cdef dl_np_bitgen *_bitgen(bit_generator) except NULL:
     return <dl_np_bitgen *>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
 
 
-def dropout_draw(uint8_t[::1] mask, double ratio, bit_generator):
+def dropout_draw(mask, double ratio, bit_generator, y=None, x=None, double scale=1):
     """mask = (the next mask.size doubles of bit_generator) > ratio, the book's
-    ``np.random.rand(n) > ratio`` on numpy's global generator (the caller holds its lock)."""
+    ``np.random.rand(n) > ratio`` on numpy's global generator (the caller holds its lock); with
+    y and x also y = x * mask * scale (dl_dropout_forward) in the same call."""
     cdef dl_np_bitgen *bg = _bitgen(bit_generator)
-    cdef dl_index n = mask.shape[0]
-    if n == 0:
-        return
-    with nogil:
-        dl_dropout_draw(&mask[0], n, ratio, bg.next_double, bg.state)
+    cdef Args A
+    args_init(&A)
+    cdef int im, iy, ix
+    cdef dl_index n
+    cdef uint8_t *pm
+    try:
+        im = take(&A, mask, A_U8 | A_WRITE, 0, "dropout_draw mask")
+        iy = take(&A, y, A_FLOAT | A_WRITE | A_NONE, 0, "dropout_draw y")
+        ix = take(&A, x, A_FLOAT | (A_NONE if iy < 0 else 0), 0, "dropout_draw x")
+        n = count(&A, im)
+        if iy >= 0:
+            same_size(count(&A, iy), n, "dropout_draw y")
+            same_size(count(&A, ix), n, "dropout_draw x")
+        if n == 0:
+            return
+        pm = <uint8_t *>ptr(&A, im)
+        with nogil:
+            dl_dropout_draw(pm, n, ratio, bg.next_double, bg.state)
+            if iy >= 0:
+                if A.t == T_F32:
+                    dl_dropout_forward_f32(<float *>ptr(&A, iy), <const float *>ptr(&A, ix), pm,
+                                           n, scale)
+                else:
+                    dl_dropout_forward_f64(<double *>ptr(&A, iy), <const double *>ptr(&A, ix),
+                                           pm, n, scale)
+    finally:
+        args_release(&A)
 
 
 ENGINE_TYPE_F64 = 0
 ENGINE_TYPE_F32 = 1
 ENGINE_TYPE_NONE = 5
-
-
-cdef int _type_code(Py_buffer *v) noexcept:
-    """dl_etype of a buffer's element type, or -1."""
-    cdef const char *f = v.format
-    if f == NULL:
-        return 2 if v.itemsize == 1 else -1
-    while f[0] == b'<' or f[0] == b'=' or f[0] == b'@' or f[0] == b'|':
-        f += 1
-    if f[1] != 0:
-        return -1
-    if f[0] == b'd' and v.itemsize == 8:
-        return 0
-    if f[0] == b'f' and v.itemsize == 4:
-        return 1
-    if f[0] == b'B' and v.itemsize == 1:
-        return 2
-    if (f[0] == b'q' or f[0] == b'l') and v.itemsize == 8:
-        return 3
-    if (f[0] == b'i' or f[0] == b'l') and v.itemsize == 4:
-        return 4
-    return -1
 
 
 cdef int _engine_status(dl_status s, dl_index bad, str what) except -1:

@@ -167,31 +167,49 @@ cdef void args_release(Args *A) noexcept:
         PyBuffer_Release(&A.v[A.n])
 
 
-cdef int elem_kind(const Py_buffer *v) noexcept:
-    """A_FLOAT + T_F32/T_F64 as 16 * t, A_U8, A_I64 or 0 from a buffer's one-letter format in
-    native byte order."""
+cdef int _type_code(const Py_buffer *v) noexcept:
+    """dl_etype of a buffer's element type (0 float64, 1 float32, 2 uint8, 3 int64, 4 int32),
+    or -1."""
     cdef const char *f = v.format
     if f == NULL:
-        return A_U8 if v.itemsize == 1 else 0
-    if f[0] == c'@' or f[0] == c'=':
+        return 2 if v.itemsize == 1 else -1
+    while f[0] == b'<' or f[0] == b'=' or f[0] == b'@' or f[0] == b'|':
         f += 1
     if f[0] == 0 or f[1] != 0:
+        return -1
+    if f[0] == b'd' and v.itemsize == 8:
         return 0
-    if f[0] == c'd' and v.itemsize == 8:
+    if f[0] == b'f' and v.itemsize == 4:
+        return 1
+    if f[0] == b'B' and v.itemsize == 1:
+        return 2
+    if (f[0] == b'q' or f[0] == b'l') and v.itemsize == 8:
+        return 3
+    if (f[0] == b'i' or f[0] == b'l') and v.itemsize == 4:
+        return 4
+    return -1
+
+
+cdef int elem_kind(const Py_buffer *v) noexcept:
+    """A_FLOAT + 16 * T_F32/T_F64, A_U8 (booleans too: one byte, 0 or 1), A_I64 or 0."""
+    cdef int c = _type_code(v)
+    if c == 0:
         return A_FLOAT + 16 * T_F64
-    if f[0] == c'f' and v.itemsize == 4:
+    if c == 1:
         return A_FLOAT + 16 * T_F32
-    if f[0] == c'B' and v.itemsize == 1:
+    if c == 2:
         return A_U8
-    if (f[0] == c'l' or f[0] == c'q') and v.itemsize == 8:
+    if c == 3:
         return A_I64
+    if v.itemsize == 1 and v.format != NULL and v.format[0] == c'?' and v.format[1] == 0:
+        return A_U8
     return 0
 
 
 cdef str kind_name(int spec, int t):
     cdef int k = spec & A_KIND
     if k == A_U8:
-        return "uint8"
+        return "uint8/bool"
     if k == A_I64:
         return "int64"
     return "float32" if t == T_F32 else "float64" if t == T_F64 else "float32/float64"

@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, check_numeric, describe, flat, kernel_dtype
+from ._arrays import F32, F64, as_c, check_numeric, describe, kernel_dtype, ready
 
 # The book writes 10e-7, which is 1e-6 (not 1e-7).
 _BN_EPS = 10e-7
@@ -43,7 +43,7 @@ def _book_mask(x, p):
     mask = np.empty(x.shape, np.bool_)
     bg = np.random.mtrand._rand._bit_generator
     with bg.lock:
-        _K.dropout_draw(flat(mask).view(np.uint8), float(p), bg)
+        _K.dropout_draw(mask, float(p), bg)
     return mask
 
 
@@ -58,9 +58,9 @@ def _masked(x, mask, scale, scale_obj):
         if not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_
                 and mask.shape == x.shape):
             return None
-        mask = flat(np.ascontiguousarray(mask)).view(np.uint8)
+        mask = np.ascontiguousarray(mask)
     y = np.empty(x.shape, x.dtype)
-    _K.dropout_forward(flat(y), flat(as_c(x, x.dtype)), mask, scale)
+    _K.dropout_forward(y, as_c(x, x.dtype), mask, scale)
     return y
 
 
@@ -110,6 +110,19 @@ class Dropout:
 
     def forward(self, x, train_flg=True):
         p = self.dropout_ratio
+        dt = x.dtype if type(x) is np.ndarray and x.ndim > 0 else None
+        if (train_flg is True and dt is not None and (dt == F64 or dt == F32)
+                and (type(p) is float or type(p) is int) and 0 <= p <= 1 and ready(x, dt)):
+            # a float32/float64 array and a plain ratio: the mask drawn and applied in one
+            # kernel call, as _book_mask and _masked below would do in two
+            scale = (1.0 / (1.0 - p) if p < 1 else 0.0) if self.inverted else 1.0
+            mask = np.empty(x.shape, np.bool_)
+            y = np.empty(x.shape, dt)
+            bg = np.random.mtrand._rand._bit_generator
+            with bg.lock:
+                _K.dropout_draw(mask, float(p), bg, y, x, scale)
+            self.mask, self._scale = mask, scale
+            return y
         _check_ratio(p, "Dropout.forward")
         check_numeric(x, "Dropout.forward x")
         x = np.asarray(x)
@@ -141,8 +154,7 @@ class Dropout:
         if (_is_kernel_array(dout) and dout.ndim > 0 and isinstance(mask, np.ndarray)
                 and mask.dtype == np.bool_):
             dx = np.empty(dout.shape, dout.dtype)
-            _K.dropout_backward(flat(dx), flat(as_c(dout, dout.dtype)),
-                                flat(np.ascontiguousarray(mask)).view(np.uint8), scale)
+            _K.dropout_backward(dx, as_c(dout, dout.dtype), np.ascontiguousarray(mask), scale)
             return dx
         return dout * mask * scale if self.inverted else dout * mask
 

@@ -8,7 +8,7 @@ result dtype and values are the book's. ``mean_squared_error`` is the book text'
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, check_not_bool, check_numeric, describe, flat, labels
+from ._arrays import F32, F64, as_c, check_not_bool, check_numeric, describe, labels
 from ._norm import _book_mask, _check_ratio, _masked
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
@@ -28,7 +28,7 @@ def _elementwise(kernel, x, what):
     if xc is None:
         return None
     y = np.empty(xc.shape, xc.dtype)
-    kernel(flat(y), flat(xc))
+    kernel(y, xc)
     return y
 
 
@@ -178,7 +178,7 @@ def relu(x):
     if xc is None:
         return np.maximum(0, x)
     y = np.empty(xc.shape, xc.dtype)
-    _K.relu_forward(flat(y), None, flat(xc))
+    _K.relu_forward(y, None, xc)
     return y
 
 

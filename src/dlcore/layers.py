@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import (F32, F64, MAX_INDEX, as_c, check_numeric, describe, flat,
-                      kernel_dtype, kernel_inplace)
+from ._arrays import (F32, F64, MAX_INDEX, as_c, check_numeric, describe, kernel_dtype,
+                      kernel_inplace, ready)
 from .functions import *  # noqa: F401,F403  (the book's star-import surface)
 from .functions import _loss_operands, softmax, cross_entropy_error
 
@@ -45,7 +45,7 @@ class Relu:
             xc = as_c(x, x.dtype)
             out = np.empty(x.shape, x.dtype)
             mask = np.empty(x.shape, np.bool_)
-            _K.relu_forward(flat(out), flat(mask).view(np.uint8), flat(xc))
+            _K.relu_forward(out, mask, xc)
             self.mask = mask
             return out
         self.mask = x <= 0
@@ -71,8 +71,7 @@ class Relu:
             raise ValueError(f"{what}: expected a writable dout (the book zeroes it in place "
                              f"and returns it); got a read-only {describe(dout)}")
         if kernel_inplace(dout, F64) or kernel_inplace(dout, F32):
-            d = flat(dout)
-            _K.relu_backward(d, flat(np.ascontiguousarray(mask)).view(np.uint8), d)
+            _K.relu_backward(dout, np.ascontiguousarray(mask), dout)
             return dout
         dout[mask] = 0
         return dout
@@ -105,8 +104,15 @@ class Sigmoid:
         return out
 
     def backward(self, dout):
-        if self.out is None:
+        out = self.out
+        if out is None:
             raise RuntimeError("Sigmoid.backward: call forward first")
+        dt = out.dtype if type(out) is np.ndarray else None
+        if (dt is not None and (dt == F64 or dt == F32) and ready(dout, dt) and ready(out, dt)
+                and dout.shape == out.shape):
+            dx = np.empty(out.shape, dt)
+            _K.sigmoid_backward(dx, dout, out)
+            return dx
         check_numeric(dout, "Sigmoid.backward")
         dout = np.asarray(dout)
         out = self.out
@@ -114,7 +120,7 @@ class Sigmoid:
         if dt is None or dout.shape != out.shape:
             return dout * (1.0 - out) * out
         dx = np.empty(out.shape, dt)
-        _K.sigmoid_backward(flat(dx), flat(as_c(dout, dt)), flat(as_c(out, dt)))
+        _K.sigmoid_backward(dx, as_c(dout, dt), as_c(out, dt))
         return dx
 
 
@@ -175,6 +181,19 @@ class Affine:
         return W, b
 
     def forward(self, x):
+        W, b = self.W, self.b
+        dt = x.dtype if type(x) is np.ndarray and x.ndim == 2 else None
+        if (dt is not None and (dt == F64 or dt == F32) and ready(x, dt) and ready(W, dt)
+                and ready(b, dt) and W.ndim == 2 and b.ndim == 1 and x.shape[1] == W.shape[0]
+                and b.shape[0] == W.shape[1]
+                and (x.shape[0] + 1) * (W.shape[1] + 1) * 8 < MAX_INDEX):
+            # float32/float64 arrays the kernel takes as they are: the general path below
+            # would find the same dtype and shapes and convert nothing
+            self.original_x_shape = x.shape
+            self.x = x
+            out = np.empty((x.shape[0], W.shape[1]), dt)
+            _K.affine_forward(out, x, W, b)
+            return out
         W, b = self._operands("Affine.forward")
         check_numeric(x, "Affine.forward x")
         x = np.asarray(x)
@@ -215,8 +234,20 @@ class Affine:
         return out
 
     def backward(self, dout):
-        if self.x is None:
+        x, W = self.x, self.W
+        if x is None:
             raise RuntimeError("Affine.backward: call forward first")
+        dt = dout.dtype if type(dout) is np.ndarray and dout.ndim == 2 else None
+        if (dt is not None and (dt == F64 or dt == F32) and ready(dout, dt) and ready(x, dt)
+                and ready(W, dt) and x.ndim == 2 and W.ndim == 2
+                and self.original_x_shape == x.shape and x.shape[1] == W.shape[0]
+                and dout.shape[0] == x.shape[0] and dout.shape[1] == W.shape[1]):
+            # one dtype throughout, as forward left it: the general path's result, unconverted
+            dx = np.empty(x.shape, dt)
+            self.dW = np.empty(W.shape, dt)
+            self.db = np.empty((W.shape[1],), dt)
+            _K.affine_backward(self.dW, self.db, dout, x, W, dx)
+            return dx
         what = "Affine.backward"
         W, _ = self._operands(what)
         x = self.x
