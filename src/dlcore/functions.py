@@ -8,7 +8,7 @@ result dtype and values are the book's. ``mean_squared_error`` is the book text'
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, check_not_bool, check_numeric, describe, labels
+from ._arrays import F32, F64, as_c, check_not_bool, check_numeric, describe, labels, ready
 from ._norm import _book_mask, _check_ratio, _masked
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
@@ -17,9 +17,10 @@ __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "rel
 
 
 def _kernel_input(x):
-    """x as a C-contiguous float32/float64 array when a kernel applies, else None."""
+    """x as a C-contiguous float32/float64 array when a kernel applies, else None (a float
+    array is numeric: the callers check other input only where this gives None)."""
     if isinstance(x, np.ndarray) and x.ndim >= 1 and (x.dtype == F64 or x.dtype == F32):
-        return as_c(x, x.dtype)
+        return x if ready(x, x.dtype) else as_c(x, x.dtype)
     return None
 
 
@@ -107,11 +108,11 @@ def sigmoid(x):
     >>> sigmoid(np.array([0.0, 800.0, -800.0]))
     array([0.5, 1. , 0. ])
     """
-    check_numeric(x, "sigmoid")
-    check_not_bool(x, "sigmoid")
     y = _elementwise(_K.sigmoid_forward, x, "sigmoid")
     if y is not None:
         return y
+    check_numeric(x, "sigmoid")
+    check_not_bool(x, "sigmoid")
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-x))
 
@@ -139,11 +140,11 @@ def sigmoid_grad(x):
     >>> sigmoid_grad(np.array([0.0]))
     array([0.25])
     """
-    check_numeric(x, "sigmoid_grad")
-    check_not_bool(x, "sigmoid_grad")
     y = _elementwise(_K.sigmoid_grad, x, "sigmoid_grad")
     if y is not None:
         return y
+    check_numeric(x, "sigmoid_grad")
+    check_not_bool(x, "sigmoid_grad")
     s = sigmoid(x)
     return (1.0 - s) * s
 
@@ -173,9 +174,9 @@ def relu(x):
     >>> relu(np.array([-3, 4]))
     array([0, 4])
     """
-    check_numeric(x, "relu")
     xc = _kernel_input(x)
     if xc is None:
+        check_numeric(x, "relu")
         return np.maximum(0, x)
     y = np.empty(xc.shape, xc.dtype)
     _K.relu_forward(y, None, xc)
@@ -205,10 +206,10 @@ def relu_grad(x):
     >>> relu_grad(np.array([-1.0, 0.0, 2.0]))
     array([0., 1., 1.])
     """
-    check_numeric(x, "relu_grad")
     y = _elementwise(_K.relu_grad, x, "relu_grad")
     if y is not None:
         return y
+    check_numeric(x, "relu_grad")
     grad = np.zeros_like(x)
     grad[x >= 0] = 1
     return grad
@@ -239,10 +240,10 @@ def softmax(x):
     array([[0.5 , 0.5 ],
            [0.25, 0.75]])
     """
-    check_numeric(x, "softmax")
-    check_not_bool(x, "softmax")
     xc = _kernel_input(x)
     if xc is None:
+        check_numeric(x, "softmax")
+        check_not_bool(x, "softmax")
         x = np.asarray(x)
         shifted = x - np.max(x, axis=-1, keepdims=True)
         return np.exp(shifted) / np.sum(np.exp(shifted), axis=-1, keepdims=True)
