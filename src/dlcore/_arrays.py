@@ -80,12 +80,6 @@ def check_not_bool(x, what, why="numpy cannot negate or subtract booleans"):
                         f"got {describe(x) if isinstance(x, np.ndarray) else 'bool data'}")
 
 
-def flat(x):
-    """A 1-D view of a C-contiguous array (ravel: the same view as reshape(-1), in half the
-    time)."""
-    return x.ravel()
-
-
 def labels(t, n, what):
     """Integer class labels as a C-contiguous int64 array of shape (n,).
 

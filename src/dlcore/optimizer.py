@@ -8,7 +8,7 @@ rule matches the book's numpy statements in order and rounding.
 import numpy as np  # noqa: F401  (the book's star-import surface exposes np)
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, describe, flat
+from ._arrays import F32, F64, as_c, describe
 
 
 def _check_lr(lr, who):
@@ -59,7 +59,7 @@ def _check_state_aliasing(who, key, p, g, **states):
 
 
 def _kernel_views(who, p, g, *state):
-    """Flat C-order views of a parameter, its gradient and state arrays when a kernel can
+    """C-contiguous views of a parameter, its gradient and state arrays when a kernel can
     update them in place, else None. Fortran-ordered parameters (the book's ch03 weights) are
     updated through their transposes, which are C-contiguous views of the same memory.
     (Called for every parameter of every update: plain loops, no generators.)"""
@@ -103,7 +103,7 @@ def _kernel_views(who, p, g, *state):
     for s in sv:
         if _may_overlap(s, pv) or _may_overlap(s, gc):
             return None
-    return (flat(pv), flat(gc)) + tuple([flat(s) for s in sv])
+    return (pv, gc) + tuple(sv)
 
 
 def _same_memory(a, b):
