@@ -2,49 +2,49 @@
 # Arrays come through the buffer protocol (Args, take); the element-wise kernels read any
 # C-contiguous shape as its flat sequence of elements.
 
-def gemm(C, A_, bint transA, B_, bint transB, double alpha=1, double beta=0,
+def gemm(C, A, bint transA, B, bint transB, double alpha=1, double beta=0,
          bint reference=False):
     """C = alpha op(A) @ op(B) + beta C on C-contiguous 2-D arrays (test and benchmark hook);
     alpha and beta are rounded to the arrays' dtype."""
-    cdef Args A
-    args_init(&A)
+    cdef Args ar
+    args_init(&ar)
     cdef int ic, ia, ib
     cdef dl_index M, N, K, lda, ldb
     try:
-        ic = take(&A, C, A_FLOAT | A_WRITE, 2, "gemm C")
-        ia = take(&A, A_, A_FLOAT, 2, "gemm A")
-        ib = take(&A, B_, A_FLOAT, 2, "gemm B")
-        M = dim(&A, ic, 0)
-        N = dim(&A, ic, 1)
-        K = dim(&A, ia, 0) if transA else dim(&A, ia, 1)
-        same_size(dim(&A, ia, 1) if transA else dim(&A, ia, 0), M, "gemm A")
-        same_size(dim(&A, ib, 1) if transB else dim(&A, ib, 0), K, "gemm B rows")
-        same_size(dim(&A, ib, 0) if transB else dim(&A, ib, 1), N, "gemm B cols")
+        ic = take(&ar, C, A_FLOAT | A_WRITE, 2, "gemm C")
+        ia = take(&ar, A, A_FLOAT, 2, "gemm A")
+        ib = take(&ar, B, A_FLOAT, 2, "gemm B")
+        M = dim(&ar, ic, 0)
+        N = dim(&ar, ic, 1)
+        K = dim(&ar, ia, 0) if transA else dim(&ar, ia, 1)
+        same_size(dim(&ar, ia, 1) if transA else dim(&ar, ia, 0), M, "gemm A")
+        same_size(dim(&ar, ib, 1) if transB else dim(&ar, ib, 0), K, "gemm B rows")
+        same_size(dim(&ar, ib, 0) if transB else dim(&ar, ib, 1), N, "gemm B cols")
         if M == 0 or N == 0:
             return
-        lda = dim(&A, ia, 1)
-        ldb = dim(&A, ib, 1)
+        lda = dim(&ar, ia, 1)
+        ldb = dim(&ar, ib, 1)
         with nogil:
-            if A.t == T_F32:
+            if ar.t == T_F32:
                 if reference:
-                    dl_gemm_ref_f32(<float *>ptr(&A, ic), N, <const float *>ptr(&A, ia), lda,
-                                    transA, <const float *>ptr(&A, ib), ldb, transB, M, N, K,
+                    dl_gemm_ref_f32(<float *>ptr(&ar, ic), N, <const float *>ptr(&ar, ia), lda,
+                                    transA, <const float *>ptr(&ar, ib), ldb, transB, M, N, K,
                                     <float>alpha, <float>beta)
                 else:
-                    dl_gemm_f32(<float *>ptr(&A, ic), N, <const float *>ptr(&A, ia), lda,
-                                transA, <const float *>ptr(&A, ib), ldb, transB, M, N, K,
+                    dl_gemm_f32(<float *>ptr(&ar, ic), N, <const float *>ptr(&ar, ia), lda,
+                                transA, <const float *>ptr(&ar, ib), ldb, transB, M, N, K,
                                 <float>alpha, <float>beta)
             else:
                 if reference:
-                    dl_gemm_ref_f64(<double *>ptr(&A, ic), N, <const double *>ptr(&A, ia), lda,
-                                    transA, <const double *>ptr(&A, ib), ldb, transB, M, N, K,
+                    dl_gemm_ref_f64(<double *>ptr(&ar, ic), N, <const double *>ptr(&ar, ia), lda,
+                                    transA, <const double *>ptr(&ar, ib), ldb, transB, M, N, K,
                                     alpha, beta)
                 else:
-                    dl_gemm_f64(<double *>ptr(&A, ic), N, <const double *>ptr(&A, ia), lda,
-                                transA, <const double *>ptr(&A, ib), ldb, transB, M, N, K,
+                    dl_gemm_f64(<double *>ptr(&ar, ic), N, <const double *>ptr(&ar, ia), lda,
+                                transA, <const double *>ptr(&ar, ib), ldb, transB, M, N, K,
                                 alpha, beta)
     finally:
-        args_release(&A)
+        args_release(&ar)
 
 
 def relu_forward(y, mask, x):
