@@ -230,3 +230,32 @@ def test_labels_of_either_64_bit_integer_format(dt):
 def test_a_bad_label_is_still_an_index_error_naming_it():
     with pytest.raises(IndexError, match=r"^ce: expected labels in \[0, 4\); got 9 at position 1"):
         K.cross_entropy_forward(_prob(3, 4), np.array([0, 9, 1]), "ce")
+
+
+def test_dropout_draw_draws_numpys_stream_and_applies_the_mask():
+    """dropout_draw(mask, p, bg, y, x, scale): mask is numpy's ``rand(n) > p`` from the same
+    generator state, y = x * mask * scale; without y and x only the mask; y without x, or
+    sizes that differ, are refused before anything is drawn."""
+    bg = np.random.mtrand._rand._bit_generator
+    x = rng.standard_normal((3, 7))
+    for dt in (np.float64, np.float32):
+        xd = x.astype(dt)
+        np.random.seed(5)
+        want = np.random.rand(3, 7) > 0.3
+        np.random.seed(5)
+        mask, y = np.empty((3, 7), np.bool_), np.empty((3, 7), dt)
+        _call("dropout_draw", [mask, 0.3, bg, y, xd, 2.0])
+        assert np.array_equal(mask, want)
+        # x * mask * 2 and x * 1 * 2 round alike: each is one product by a power of two
+        np.testing.assert_array_equal(y, xd * want * dt(2.0))
+    np.random.seed(5)
+    mask = np.empty(21, np.uint8)
+    _call("dropout_draw", [mask, 0.3, bg])
+    assert np.array_equal(mask.astype(bool), want.ravel())
+    _, keys, pos, *_ = np.random.get_state()
+    with pytest.raises(TypeError, match="^dropout_draw x: expected"):
+        _call("dropout_draw", [mask, 0.3, bg, np.empty(21), None])
+    with pytest.raises(ValueError, match="internal size mismatch"):
+        _call("dropout_draw", [mask, 0.3, bg, np.empty(20), np.ones(20)])
+    _, keys2, pos2, *_ = np.random.get_state()
+    assert pos2 == pos and np.array_equal(keys2, keys)  # nothing drawn
