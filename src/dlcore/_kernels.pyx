@@ -6,13 +6,14 @@
 # the GIL and calls the f32 or f64 kernel. Outputs are allocated by the caller. The groups of
 # kernels live in the _k_*.pxi files included at the end.
 #
-# Two ways in. The wrappers the book's layers call once per layer and step (activations,
-# losses, affine, optimizers, dropout: _k_core.pxi, _k_optim.pxi) take their arrays through the
-# buffer protocol (`Args` below), ~0.1 us an array; a fused-type memoryview signature costs
-# about 1 us more per call in this limited-API module (the dispatch reads each argument's
-# dtype through Python attribute lookups), which is a third of a (100, 10) call. The
-# convolution, normalization and engine wrappers, whose calls take milliseconds or run once
-# per step, keep typed memoryviews.
+# Three ways in. The wrappers the book's layers call once per layer and step (activations,
+# losses, affine, optimizers, dropout: _k_core.pxi, _k_optim.pxi, dropout_draw) take their
+# arrays through the buffer protocol (`Args` below), ~0.1 us an array; a fused-type
+# memoryview signature costs about 1 us more per call in this limited-API module (the
+# dispatch reads each argument's dtype through Python attribute lookups), which is a third of
+# a (100, 10) call. The engine (_k_engine.pxi) holds the buffers of the arrays its plan binds.
+# The convolution, pooling and normalization wrappers, whose calls take milliseconds, keep
+# typed memoryviews.
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from cython cimport floating
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
