@@ -108,7 +108,7 @@ cdef enum:
 
 
 cdef int unary(int op, y, x, str what, str yname, str xname) except -1:
-    """y = op(x) for the one-input element-wise kernels (U_* below)."""
+    """y = op(x) for the one-input element-wise kernels (op: one of the U_* above)."""
     cdef Args A
     args_init(&A)
     cdef int iy, ix
