@@ -65,6 +65,13 @@ extern double dl_omp_min_work;
 #define DL_OMP_ATOMIC_WRITE
 #endif
 
+/* C99 restrict under the name every compiler takes (MSVC spells it __restrict). */
+#if defined(_MSC_VER)
+#define DL_RESTRICT __restrict
+#else
+#define DL_RESTRICT restrict
+#endif
+
 /* 64-byte aligned memory: C11 aligned_alloc, which the Windows C runtimes lack (there
  * _aligned_malloc, whose blocks must go back through _aligned_free, never free). */
 #if defined(_WIN32)

@@ -115,7 +115,6 @@ class Sigmoid:
             return dx
         check_numeric(dout, "Sigmoid.backward")
         dout = np.asarray(dout)
-        out = self.out
         dt = kernel_dtype(dout, out)
         if dt is None or dout.shape != out.shape:
             return dout * (1.0 - out) * out
