@@ -9,6 +9,7 @@ import numpy as np
 
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
+I64 = np.dtype(np.int64)
 _KERNEL_DTYPES = (F32, F64)
 _NUMERIC_KINDS = "biuf"
 

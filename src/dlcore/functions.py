@@ -8,7 +8,7 @@ result dtype and values are the book's. ``mean_squared_error`` is the book text'
 import numpy as np
 
 from . import _kernels as _K
-from ._arrays import F32, F64, as_c, check_not_bool, check_numeric, describe, labels, ready
+from ._arrays import F32, F64, I64, as_c, check_not_bool, check_numeric, describe, labels, ready
 from ._norm import _book_mask, _check_ratio, _masked
 
 __all__ = ["identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu",
@@ -349,6 +349,11 @@ def cross_entropy_error(y, t):
     >>> float(cross_entropy_error(y, np.array([1, 0])).round(6))
     0.164252
     """
+    if (type(y) is np.ndarray and (y.dtype == F64 or y.dtype == F32) and y.ndim == 2
+            and y.shape[0] and y.shape[1] > 1 and ready(y, y.dtype) and ready(t, I64)
+            and t.ndim == 1 and t.shape[0] == y.shape[0]):
+        # labels as the kernel takes them: what the general path below would pass it
+        return y.dtype.type(_K.cross_entropy_forward(y, t, "cross_entropy_error"))
     y, t = _loss_operands(y, t, "cross_entropy_error")
     if y.dtype == F64 or y.dtype == F32:
         loss = _K.cross_entropy_forward(as_c(y, y.dtype), t, "cross_entropy_error")
