@@ -333,11 +333,87 @@ void dl_dropout_draw(uint8_t *mask, dl_index n, double ratio, double (*next_doub
     for (dl_index i = 0; i < n; i++) mask[i] = next_double(state) > ratio;
 }
 
+/* ---- numpy's MT19937 stream, a block at a time.
+ * The standard MT19937 (Matsumoto & Nishimura): 624 words of state, regenerated all at once
+ * when the position reaches the end ("twist"), each word tempered as it is read. numpy's
+ * next_double takes two words a, b: (a >> 5, b >> 6) as 53 bits, / 2^53. The loops below do
+ * the same operations over whole runs of words (which the compiler vectorises) instead of one
+ * indirect call per double; the state (key, pos) advances exactly as numpy's own draws would
+ * advance it. */
+#define DL_MT_N 624
+#define DL_MT_M 397
+#define DL_MT_TWIST(u, v, w) \
+    ((w) ^ ((((u) & 0x80000000u) | ((v) & 0x7fffffffu)) >> 1) ^ \
+     (-((v) & 1u) & 0x9908b0dfu))
+
+static void dl_mt_twist(uint32_t *mt)
+{
+    int i = 0;
+    for (; i < DL_MT_N - DL_MT_M; i++) mt[i] = DL_MT_TWIST(mt[i], mt[i + 1], mt[i + DL_MT_M]);
+    for (; i < DL_MT_N - 1; i++)
+        mt[i] = DL_MT_TWIST(mt[i], mt[i + 1], mt[i + DL_MT_M - DL_MT_N]);
+    mt[DL_MT_N - 1] = DL_MT_TWIST(mt[DL_MT_N - 1], mt[0], mt[DL_MT_M - 1]);
+}
+
+/* w[0 .. cnt) = the next cnt tempered words (s->pos in [0, 624]) */
+static void dl_mt_words(uint32_t *restrict w, int cnt, dl_mt19937 *restrict s)
+{
+    int done = 0;
+    while (done < cnt) {
+        if (s->pos >= DL_MT_N) {
+            dl_mt_twist(s->key);
+            s->pos = 0;
+        }
+        const int left = DL_MT_N - s->pos, k = left < cnt - done ? left : cnt - done;
+        const uint32_t *src = s->key + s->pos;
+        for (int j = 0; j < k; j++) {
+            uint32_t y = src[j];
+            y ^= y >> 11;
+            y ^= (y << 7) & 0x9d2c5680u;
+            y ^= (y << 15) & 0xefc60000u;
+            w[done + j] = y ^ (y >> 18);
+        }
+        s->pos += k;
+        done += k;
+    }
+}
+
+#define DL_MT_DOUBLE(a, b) \
+    ((double)((a) >> 5) * 67108864.0 + (double)((b) >> 6)) * 0x1.0p-53 /* = numpy's / 2^53 */
+
+int dl_mt19937_doubles(double *u, dl_index n, dl_mt19937 *s)
+{
+    if (!s || s->pos < 0 || s->pos > DL_MT_N) return -1;
+    uint32_t w[DL_MT_N];
+    for (dl_index i = 0; i < n;) {
+        const int k = n - i < DL_MT_N / 2 ? (int)(n - i) : DL_MT_N / 2;
+        dl_mt_words(w, 2 * k, s);
+        for (int j = 0; j < k; j++) u[i + j] = DL_MT_DOUBLE(w[2 * j], w[2 * j + 1]);
+        i += k;
+    }
+    return 0;
+}
+
+int dl_dropout_draw_mt19937(uint8_t *mask, dl_index n, double ratio, dl_mt19937 *s)
+{
+    if (!s || s->pos < 0 || s->pos > DL_MT_N) return -1;
+    uint32_t w[DL_MT_N];
+    for (dl_index i = 0; i < n;) {
+        const int k = n - i < DL_MT_N / 2 ? (int)(n - i) : DL_MT_N / 2;
+        dl_mt_words(w, 2 * k, s);
+        for (int j = 0; j < k; j++) mask[i + j] = DL_MT_DOUBLE(w[2 * j], w[2 * j + 1]) > ratio;
+        i += k;
+    }
+    return 0;
+}
+
 void dl_engine_set_rng(dl_engine *e, int mode, double (*next_double)(void *), void *state,
                        uint64_t seed)
 {
     if (!e) return;
-    e->rng_mode = (mode == DL_RNG_EXTERNAL && next_double) ? DL_RNG_EXTERNAL : DL_RNG_COUNTER;
+    e->rng_mode = (mode == DL_RNG_EXTERNAL || mode == DL_RNG_MT19937) && next_double
+                      ? mode
+                      : DL_RNG_COUNTER;
     e->next_double = next_double;
     e->rng_state = state;
     if (mode == DL_RNG_COUNTER) {

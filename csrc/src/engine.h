@@ -98,7 +98,7 @@ struct dl_engine {
     int nchunks;
     dl_echunk *chunks;
     /* dropout randomness */
-    int rng_mode;         /* DL_RNG_EXTERNAL (numpy's stream) or DL_RNG_COUNTER */
+    int rng_mode;         /* DL_RNG_EXTERNAL, DL_RNG_MT19937 (numpy's stream) or DL_RNG_COUNTER */
     double (*next_double)(void *);
     void *rng_state;
     uint64_t seed, step;

@@ -1,5 +1,5 @@
 # _csrc.pxd - Cython view of csrc/include/dlcore/dlcore.h (keep in step with kernels.def).
-from libc.stdint cimport int64_t, uint8_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 cdef extern from "dlcore/dlcore.h" nogil:
     ctypedef Py_ssize_t dl_index
@@ -134,6 +134,11 @@ cdef extern from "dlcore/dlcore.h" nogil:
     dl_status dl_engine_set_optimizer(dl_engine *e, int opt, double weight_decay) noexcept
     void dl_engine_set_rng(dl_engine *e, int mode, double (*next_double)(void *) noexcept nogil, void *state, uint64_t seed) noexcept
     void dl_dropout_draw(uint8_t *mask, dl_index n, double ratio, double (*next_double)(void *) noexcept nogil, void *state) noexcept
+    ctypedef struct dl_mt19937:
+        uint32_t key[624]
+        int pos
+    int dl_mt19937_doubles(double *u, dl_index n, dl_mt19937 *s) noexcept nogil
+    int dl_dropout_draw_mt19937(uint8_t *mask, dl_index n, double ratio, dl_mt19937 *s) noexcept nogil
     dl_index dl_engine_classes(const dl_engine *e) noexcept
     dl_index dl_engine_capacity(const dl_engine *e) noexcept
     const uint8_t *dl_engine_mask(const dl_engine *e, int op) noexcept

@@ -23,11 +23,90 @@ cdef dl_np_bitgen *_bitgen(bit_generator) except NULL:
     return <dl_np_bitgen *>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
 
 
+# numpy's MT19937 (the legacy global generator's) drawn in blocks by the C code, reading and
+# advancing its state (dl_mt19937) in place. That layout is numpy's own, not its public API,
+# so it is used only after a check: once per process, on a generator of its own (never the
+# caller's, whose lock may be held), the words and the position read in place are compared
+# with the public ``state``; if they differ, every draw goes through numpy's next_double, one
+# call per double, as before.
+cdef int _mt_layout = -1  # -1 not checked yet, 1 checked, 0 different: never used
+cdef bint _mt_enabled = True
+cdef object _MT19937 = None
+
+
+cdef int _mt_check_layout() except -1:
+    global _MT19937
+    from numpy.random import MT19937
+    probe = MT19937(20261207)
+    probe.random_raw(1000)  # a position inside the state
+    cdef dl_mt19937 *s = <dl_mt19937 *>_bitgen(probe).state
+    try:
+        st = probe.state["state"]
+        key = st["key"]
+        ok = (st["pos"] == s.pos and 0 < s.pos < 624 and len(key) == 624 and
+              (<char *>s.key)[:sizeof(s.key)] == key.astype("=u4").tobytes())
+    except (KeyError, TypeError, AttributeError, ValueError):
+        ok = False
+    _MT19937 = MT19937
+    return 1 if ok else 0
+
+
+cdef dl_mt19937 *_mt_state(bit_generator, dl_np_bitgen *bg) except? NULL:
+    """bg's state as a dl_mt19937 when bit_generator is a numpy MT19937 (not a subclass)
+    and the layout checked out, else NULL."""
+    global _mt_layout
+    if not _mt_enabled or _mt_layout == 0:
+        return NULL
+    if _mt_layout < 0:
+        _mt_layout = _mt_check_layout()
+        if _mt_layout == 0:
+            return NULL
+    if type(bit_generator) is not _MT19937:
+        return NULL
+    return <dl_mt19937 *>bg.state
+
+
+def mt19937_blocks(enabled=None):
+    """Whether numpy's MT19937 is drawn in blocks by dlcore's C code (True: the default, where
+    its state layout checked out) or through numpy's next_double one double at a time
+    (False); ``enabled`` switches it (for tests; a fused plan reads it when it is built).
+    Both give the same stream."""
+    global _mt_enabled
+    if enabled is not None:
+        _mt_enabled = bool(enabled)
+    return bool(_mt_enabled) and _mt_layout != 0
+
+
+def mt19937_fill(u, bit_generator):
+    """u (float64, C-contiguous) = the next u.size doubles of the numpy MT19937
+    ``bit_generator``, as ``bit_generator.random_raw``'s stream gives them to
+    ``numpy.random.RandomState.random_sample``, drawn in blocks (the caller holds its lock).
+    Returns False, drawing nothing, where the block path is not used (see
+    :func:`mt19937_blocks`, or a generator of another kind)."""
+    cdef dl_np_bitgen *bg = _bitgen(bit_generator)
+    cdef dl_mt19937 *s = _mt_state(bit_generator, bg)
+    cdef Args A
+    cdef int iu, r = -1
+    if s == NULL:
+        return False
+    args_init(&A)
+    try:
+        iu = take(&A, u, A_FLOAT | A_WRITE, 0, "mt19937_fill u")
+        if A.t != T_F64:
+            raise TypeError("mt19937_fill u: expected float64 data; got float32 data")
+        with nogil:
+            r = dl_mt19937_doubles(<double *>ptr(&A, iu), count(&A, iu), s)
+    finally:
+        args_release(&A)
+    return r == 0
+
+
 def dropout_draw(mask, double ratio, bit_generator, y=None, x=None, double scale=1):
     """mask = (the next mask.size doubles of bit_generator) > ratio, the book's
     ``np.random.rand(n) > ratio`` on numpy's global generator (the caller holds its lock); with
     y and x also y = x * mask * scale (dl_dropout_forward) in the same call."""
     cdef dl_np_bitgen *bg = _bitgen(bit_generator)
+    cdef dl_mt19937 *mt
     cdef Args A
     args_init(&A)
     cdef int im, iy, ix
@@ -44,8 +123,10 @@ def dropout_draw(mask, double ratio, bit_generator, y=None, x=None, double scale
         if n == 0:
             return
         pm = <uint8_t *>ptr(&A, im)
+        mt = _mt_state(bit_generator, bg)
         with nogil:
-            dl_dropout_draw(pm, n, ratio, bg.next_double, bg.state)
+            if mt == NULL or dl_dropout_draw_mt19937(pm, n, ratio, mt) != 0:
+                dl_dropout_draw(pm, n, ratio, bg.next_double, bg.state)
             if iy >= 0:
                 if A.t == T_F32:
                     dl_dropout_forward_f32(<float *>ptr(&A, iy), <const float *>ptr(&A, ix), pm,
@@ -167,7 +248,8 @@ cdef class Engine:
         """Book dropout masks: drawn from this numpy bit generator (numpy's legacy global
         MT19937 in the book's use), one double per element in the book's order."""
         cdef dl_np_bitgen *bg = _bitgen(bit_generator)
-        dl_engine_set_rng(self.e, 0, bg.next_double, bg.state, 0)
+        cdef dl_mt19937 *mt = _mt_state(bit_generator, bg)
+        dl_engine_set_rng(self.e, 0 if mt == NULL else 2, bg.next_double, bg.state, 0)
         self._rng_owner = bit_generator
 
     def forward(self, x, t, int mode, logits=None):

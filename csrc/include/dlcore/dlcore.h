@@ -109,7 +109,9 @@ typedef enum dl_eopt {
 typedef enum dl_erng {
     DL_RNG_EXTERNAL = 0, /* dropout masks: u > ratio with u from next_double(state), drawn
                             serially in the book's order (numpy's global MT19937 stream)    */
-    DL_RNG_COUNTER = 1   /* u from a hash of (seed, op, step, element): any thread count    */
+    DL_RNG_COUNTER = 1,  /* u from a hash of (seed, op, step, element): any thread count    */
+    DL_RNG_MT19937 = 2   /* as DL_RNG_EXTERNAL, state a dl_mt19937 (numpy's MT19937, checked
+                            by the caller) drawn in blocks; next_double where its pos is bad */
 } dl_erng;
 /* Element types of the engine's inputs (x and labels/targets). */
 typedef enum dl_etype { DL_TYPE_F64 = 0, DL_TYPE_F32 = 1, DL_TYPE_U8 = 2, DL_TYPE_I64 = 3,
@@ -131,6 +133,18 @@ void dl_engine_set_rng(dl_engine *e, int mode, double (*next_double)(void *), vo
  * it. */
 void dl_dropout_draw(uint8_t *mask, dl_index n, double ratio, double (*next_double)(void *),
                      void *state);
+/* numpy's MT19937 state (numpy/random/src/mt19937/mt19937.h: the 624 words and the position
+ * of the next one); the callers check that a generator's state has this layout before they
+ * hand it over (dlcore._kernels: compared with the generator's public `state`). */
+typedef struct dl_mt19937 {
+    uint32_t key[624];
+    int pos;
+} dl_mt19937;
+/* The next n doubles of that stream, as numpy's next_double gives them one by one
+ * (dl_mt19937_doubles), or the dropout mask dl_dropout_draw would draw from it; s advances as
+ * numpy's own draws would advance it. -1 (nothing drawn) when s->pos is outside [0, 624]. */
+int dl_mt19937_doubles(double *u, dl_index n, dl_mt19937 *s);
+int dl_dropout_draw_mt19937(uint8_t *mask, dl_index n, double ratio, dl_mt19937 *s);
 dl_index dl_engine_classes(const dl_engine *e);
 dl_index dl_engine_capacity(const dl_engine *e);
 /* The dropout mask of op `op` from the last training forward (cap * out_n bytes), or NULL. */
