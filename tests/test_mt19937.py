@@ -5,6 +5,7 @@ does not apply. The oracle is numpy's legacy global generator itself."""
 import numpy as np
 import pytest
 
+from conftest import outputs_on_every_kernel_path
 from dlcore import _kernels as K
 from dlcore.engine import FusedTrainer
 from dlcore import optimizer as O
@@ -127,3 +128,40 @@ def test_fill_refuses_float32():
     with pytest.raises(TypeError, match="^mt19937_fill u: expected float64"):
         with BG.lock:
             K.mt19937_fill(np.empty(3, np.float32), BG)
+
+
+_PATH_PROBE = r"""
+import json, numpy as np, dlcore
+from dlcore import _kernels as K
+bg = np.random.mtrand._rand._bit_generator
+out = {"path": K.isa_selected(), "blocks": K.mt19937_blocks()}
+np.random.seed(123)
+np.random.rand(77)
+u = np.empty(5000)
+with bg.lock:
+    K.mt19937_fill(u, bg)
+out["u"] = u.tobytes().hex()
+mask = np.empty(3001, np.uint8)
+with bg.lock:
+    K.dropout_draw(mask, 0.3, bg)
+out["mask"] = mask.tobytes().hex()
+out["next"] = np.random.rand(2).tolist()
+print(json.dumps(out))
+"""
+
+
+def test_every_kernel_path_draws_the_same_stream():
+    """Each kernel path compiles the block loops for its own vectors (tmpl/mt19937.inc); all
+    give numpy's stream (checked here against numpy on the path this process runs)."""
+    runs = outputs_on_every_kernel_path(_PATH_PROBE)
+    np.random.seed(123)
+    np.random.rand(77)
+    want_u = np.random.rand(5000)
+    want_mask = (np.random.rand(3001) > 0.3).astype(np.uint8)
+    want_next = np.random.rand(2).tolist()
+    for path, res in runs.items():
+        assert res["blocks"], path
+        np.testing.assert_array_equal(np.frombuffer(bytes.fromhex(res["u"])), want_u)
+        np.testing.assert_array_equal(np.frombuffer(bytes.fromhex(res["mask"]), np.uint8),
+                                      want_mask)
+        assert res["next"] == want_next, path

@@ -27,6 +27,9 @@ typedef struct dl_table {
 #include "dlcore/kernels.def"
 #undef DL_T
 #undef DL_KERNEL
+    /* not per dtype (tmpl/mt19937.inc) */
+    int (*mt19937_doubles)(double *u, dl_index n, dl_mt19937 *s);
+    int (*dropout_draw_mt19937)(uint8_t *mask, dl_index n, double ratio, dl_mt19937 *s);
 } dl_table;
 
 /* Declarations and the table of one path; DL_SFX is the path's suffix. */
@@ -367,3 +370,13 @@ const char *dl_version(void) { return DLCORE_VERSION; }
 #include "dlcore/kernels.def"
 #undef DL_T
 #undef DL_KERNEL
+
+int dl_mt19937_doubles(double *u, dl_index n, dl_mt19937 *s)
+{
+    return dl_active->mt19937_doubles(u, n, s);
+}
+
+int dl_dropout_draw_mt19937(uint8_t *mask, dl_index n, double ratio, dl_mt19937 *s)
+{
+    return dl_active->dropout_draw_mt19937(mask, n, ratio, s);
+}

@@ -40,3 +40,5 @@
 #undef TSFX
 #undef DL_F64
 #undef TMATH
+
+#include "tmpl/mt19937.inc"
