@@ -78,9 +78,9 @@ def mt19937_blocks(enabled=None):
 
 
 def mt19937_fill(u, bit_generator):
-    """u (float64, C-contiguous) = the next u.size doubles of the numpy MT19937
-    ``bit_generator``, as ``bit_generator.random_raw``'s stream gives them to
-    ``numpy.random.RandomState.random_sample``, drawn in blocks (the caller holds its lock).
+    """u (float64, C-contiguous) = the next u.size doubles that
+    ``numpy.random.RandomState(bit_generator).random_sample`` would give, drawn in blocks from
+    the numpy MT19937 ``bit_generator`` (the caller holds its lock).
     Returns False, drawing nothing, where the block path is not used (see
     :func:`mt19937_blocks`, or a generator of another kind)."""
     cdef dl_np_bitgen *bg = _bitgen(bit_generator)
