@@ -34,19 +34,22 @@ cdef bint _mt_enabled = True
 cdef object _MT19937 = None
 
 
-cdef int _mt_check_layout() except -1:
+cdef int _mt_check_layout():
+    """1 when numpy's MT19937 state reads as a dl_mt19937, else 0 (anything unexpected on
+    the way, such as a numpy without these names, also gives 0: the one-by-one draws)."""
     global _MT19937
-    from numpy.random import MT19937
-    probe = MT19937(20261207)
-    probe.random_raw(1000)  # a position inside the state
-    cdef dl_mt19937 *s = <dl_mt19937 *>_bitgen(probe).state
+    cdef dl_mt19937 *s
     try:
+        from numpy.random import MT19937
+        probe = MT19937(20261207)
+        probe.random_raw(1000)  # a position inside the state
+        s = <dl_mt19937 *>_bitgen(probe).state
         st = probe.state["state"]
         key = st["key"]
         ok = (st["pos"] == s.pos and 0 < s.pos < 624 and len(key) == 624 and
               (<char *>s.key)[:sizeof(s.key)] == key.astype("=u4").tobytes())
-    except (KeyError, TypeError, AttributeError, ValueError):
-        ok = False
+    except Exception:
+        return 0
     _MT19937 = MT19937
     return 1 if ok else 0
 
@@ -71,10 +74,12 @@ def mt19937_blocks(enabled=None):
     its state layout checked out) or through numpy's next_double one double at a time
     (False); ``enabled`` switches it (for tests; a fused plan reads it when it is built).
     Both give the same stream."""
-    global _mt_enabled
+    global _mt_enabled, _mt_layout
     if enabled is not None:
         _mt_enabled = bool(enabled)
-    return bool(_mt_enabled) and _mt_layout != 0
+    if _mt_layout < 0:
+        _mt_layout = _mt_check_layout()
+    return bool(_mt_enabled) and _mt_layout == 1
 
 
 def mt19937_fill(u, bit_generator):
