@@ -232,19 +232,6 @@ class Affine:
         _K.affine_forward(out, as_c(x, dt), as_c(W, dt), bc)
         return out
 
-    def _x_as(self, x, dt):
-        """x for the kernel in dtype dt. A float32 x in a float64 layer (the book's float32
-        images into its float64 networks) is converted into a buffer the layer keeps while the
-        shape stays, so that each step writes the same memory: a fresh 627 KB float64 copy of
-        a (100, 784) batch cost 3-10x the conversion in page faults on a VM."""
-        if not (dt == F64 and type(x) is np.ndarray and x.dtype == F32):
-            return as_c(x, dt)
-        buf = self.__dict__.get("_x64")
-        if buf is None or buf.shape != x.shape:
-            buf = self._x64 = np.empty(x.shape, F64)
-        np.copyto(buf, x)
-        return buf
-
     def backward(self, dout):
         x, W = self.x, self.W
         if x is None:
@@ -291,7 +278,7 @@ class Affine:
             dx = np.empty(x.shape, dt)
             dW = np.empty(W.shape, dt)
             db = np.empty((M,), dt)
-            _K.affine_backward(dW, db, as_c(dout, dt), self._x_as(x, dt), as_c(W, dt), dx)
+            _K.affine_backward(dW, db, as_c(dout, dt), as_c(x, dt), as_c(W, dt), dx)
             # numpy would give dW the dtype of (x, dout) and db dout's dtype
             self.dW = dW.astype(np.result_type(x, dout), copy=False)
             self.db = db.astype(dout.dtype, copy=False) if dout.dtype.kind == "f" else db
