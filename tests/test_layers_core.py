@@ -131,6 +131,31 @@ def test_affine_float32_input_float64_params(N, D, M, layout):
         assert_close(out, ref, np.float64)
 
 
+def test_affine_backward_float32_input_float64_params():
+    # a float32 x into a float64 layer: backward's results are those of the float64 x (the
+    # oracle's, and the same bits as the layer on x converted), for batches of changing values
+    # and shapes, and no earlier result changes on a later call
+    rng = np.random.default_rng(3)
+    W, b = rng.standard_normal((20, 6)), rng.standard_normal(6)
+    layer, ref = Affine(W, b), Affine(W, b)
+    kept = []
+    for n in (5, 5, 9, 5):
+        x = rng.standard_normal((n, 20)).astype(np.float32)
+        dout = rng.standard_normal((n, 6))
+        layer.forward(x)
+        dx = layer.backward(dout)
+        ref.forward(x.astype(np.float64))
+        np.testing.assert_array_equal(dx, ref.backward(dout))
+        np.testing.assert_array_equal(layer.dW, ref.dW)
+        np.testing.assert_array_equal(layer.db, ref.db)
+        assert_close(layer.dW, x.astype(np.float64).T @ dout, np.float64)
+        assert layer.x is x  # the layer's x is the caller's array, as the book keeps it
+        kept.append((dx, layer.dW, dx.copy(), layer.dW.copy()))
+    for dx, dW, dx0, dW0 in kept:
+        np.testing.assert_array_equal(dx, dx0)
+        np.testing.assert_array_equal(dW, dW0)
+
+
 def test_affine_empty_batch():
     layer = Affine(np.ones((3, 2)), np.zeros(2))
     out = layer.forward(np.zeros((0, 3)))
