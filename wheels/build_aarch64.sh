@@ -41,11 +41,13 @@ source "$root/wheels/report.sh"  # pytest_counts
 
 # The parity and layer tests: each layer against the numpy oracle (values, dtypes, layouts,
 # 1 and 2 threads), the fused engine and the networks against the per-layer path bit for bit,
-# the book's scripts and aliases, the configuration report. AARCH64_DESELECT: pytest node ids to
+# the book's scripts and aliases, the configuration report, numpy's random stream drawn in
+# blocks (the book's dropout masks). AARCH64_DESELECT: pytest node ids to
 # leave out (none by default: nothing in the subset fails for an emulation-only reason).
 AARCH64_TESTS=${AARCH64_TESTS:-"tests/test_layers_core.py tests/test_conv_pool.py tests/test_norm.py
   tests/test_functions.py tests/test_optim.py tests/test_vexp.py tests/test_engine.py
-  tests/test_engine_differential.py tests/test_networks.py tests/test_book.py tests/test_config.py"}
+  tests/test_engine_differential.py tests/test_networks.py tests/test_book.py tests/test_config.py
+  tests/test_mt19937.py"}
 AARCH64_DESELECT=${AARCH64_DESELECT:-}
 
 step "tools venv"
