@@ -181,18 +181,24 @@ class Affine:
 
     def forward(self, x):
         W, b = self.W, self.b
-        dt = x.dtype if type(x) is np.ndarray and x.ndim == 2 else None
-        if (dt is not None and (dt == F64 or dt == F32) and ready(x, dt) and ready(W, dt)
-                and ready(b, dt) and W.ndim == 2 and b.ndim == 1 and x.shape[1] == W.shape[0]
-                and b.shape[0] == W.shape[1]
-                and (x.shape[0] + 1) * (W.shape[1] + 1) * 8 < MAX_INDEX):
-            # float32/float64 arrays the kernel takes as they are: the general path below
+        if (type(x) is np.ndarray and type(W) is np.ndarray and type(b) is np.ndarray
+                and x.ndim == 2 and W.ndim == 2 and b.ndim == 1):
+            # float32/float64 arrays the kernel takes as they are (the checks of
+            # _arrays.ready, spelled out: this runs on every call): the general path below
             # would find the same dtype and shapes and convert nothing
-            self.original_x_shape = x.shape
-            self.x = x
-            out = np.empty((x.shape[0], W.shape[1]), dt)
-            _K.affine_forward(out, x, W, b)
-            return out
+            dt = x.dtype
+            if (dt is F64 or dt is F32) and W.dtype is dt and b.dtype is dt:
+                fx, fw, fb = x.flags, W.flags, b.flags
+                N, D = x.shape
+                M = b.shape[0]
+                if (fx.c_contiguous and fx.aligned and fw.c_contiguous and fw.aligned
+                        and fb.c_contiguous and fb.aligned and W.shape == (D, M)
+                        and (N + 1) * (M + 1) * 8 < MAX_INDEX):
+                    self.original_x_shape = x.shape
+                    self.x = x
+                    out = np.empty((N, M), dt)
+                    _K.affine_forward(out, x, W, b)
+                    return out
         W, b = self._operands("Affine.forward")
         check_numeric(x, "Affine.forward x")
         x = np.asarray(x)
