@@ -232,7 +232,8 @@ class BatchNormalization:
 
     @staticmethod
     def _as_kernel_vector(a, D, dt):
-        return as_c(np.broadcast_to(a, (D,)), dt)
+        # (np.broadcast_to costs about 6 us a call: half of a small batch's forward)
+        return as_c(a if a.shape == (D,) else np.broadcast_to(a, (D,)), dt)
 
     def _flatten(self, a, what, name):
         check_numeric(a, f"{what} {name}")
