@@ -11,9 +11,9 @@
 # arrays through the buffer protocol (`Args` below), ~0.1 us an array; a fused-type
 # memoryview signature costs about 1 us more per call in this limited-API module (the
 # dispatch reads each argument's dtype through Python attribute lookups), which is a third of
-# a (100, 10) call. The engine (_k_engine.pxi) holds the buffers of the arrays its plan binds.
-# The convolution, pooling and normalization wrappers, whose calls take milliseconds, keep
-# typed memoryviews.
+# a (100, 10) call. The batch-norm wrappers (_k_norm.pxi) do the same. The engine
+# (_k_engine.pxi) holds the buffers of the arrays its plan binds. The convolution and pooling
+# wrappers, whose calls take milliseconds, keep typed memoryviews.
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from cython cimport floating
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
