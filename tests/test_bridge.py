@@ -37,6 +37,10 @@ def _mask(n):
     return (rng.random(n) < 0.5).astype(np.uint8)
 
 
+def _pos(*shape):
+    return 0.5 + rng.random(shape)
+
+
 # name -> (fresh valid arguments, the axes each array argument must have (0: any), the array
 # arguments the kernel writes, the array arguments that may be None)
 CASES = {
@@ -72,6 +76,18 @@ CASES = {
                     (0, 0, 0, 0), {0, 1, 2}, set()),
     "dropout_forward": (lambda: [_z(6), _x(6), _mask(6), 2.0], (0, 0, 0), {0}, {2}),
     "dropout_backward": (lambda: [_z(6), _x(6), _mask(6), 2.0], (0, 0, 0), {0}, {2}),
+    "batchnorm_forward_train": (
+        lambda: [_z(3, 4), _z(3, 4), _z(3, 4), _z(4), _z(4), _z(4), _x(3, 4), _x(4), _x(4), 1e-6],
+        (2, 2, 2, 1, 1, 1, 2, 1, 1), {0, 1, 2, 3, 4, 5}, set()),
+    "batchnorm_forward_test": (
+        lambda: [_z(3, 4), _x(3, 4), _x(4), _x(4), _x(4), _pos(4), 1e-6], (2, 2, 1, 1, 1, 1), {0},
+        set()),
+    "batchnorm_backward": (
+        lambda: [_z(3, 4), _z(4), _z(4), _x(3, 4), _x(3, 4), _x(3, 4), _pos(4), _x(4)],
+        (2, 1, 1, 2, 2, 2, 1, 1), {0, 1, 2}, set()),
+    "batchnorm_running_update": (
+        lambda: [_z(4), _z(4), _x(4), _pos(4), _x(4), _pos(4), 0.9], (1, 1, 1, 1, 1, 1), {0, 1},
+        set()),
 }
 
 
