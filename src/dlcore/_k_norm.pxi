@@ -2,7 +2,8 @@
 # x, dout and the caches are C-contiguous (N, D) arrays, gamma, beta and the statistics (D,)
 # vectors, all of one dtype; outputs are allocated by the caller (layers.BatchNormalization).
 # The per-step wrappers take their arrays through the buffer protocol (Args, _kernels.pyx):
-# typed memoryviews cost about 0.7 us an argument here, 7 us of a (100, 10) forward's 7.3.
+# a (100, 10) training forward's call took 7.3 us with typed memoryviews, 3.6 us this way
+# (timeit, float64).
 
 def batchnorm_forward_train(out, xc, xn, std, mean, var, x, gamma, beta, double eps):
     """Training forward: batch statistics, the normalised xn and out = gamma * xn + beta."""
