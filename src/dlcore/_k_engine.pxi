@@ -54,17 +54,18 @@ cdef int _mt_check_layout():
     return 1 if ok else 0
 
 
+cdef int _mt_layout_ok():
+    """1 when the layout checked out (the check runs on the first call), else 0."""
+    global _mt_layout
+    if _mt_layout < 0:
+        _mt_layout = _mt_check_layout()
+    return _mt_layout
+
+
 cdef dl_mt19937 *_mt_state(bit_generator, dl_np_bitgen *bg) except? NULL:
     """bg's state as a dl_mt19937 when bit_generator is a numpy MT19937 (not a subclass)
     and the layout checked out, else NULL."""
-    global _mt_layout
-    if not _mt_enabled or _mt_layout == 0:
-        return NULL
-    if _mt_layout < 0:
-        _mt_layout = _mt_check_layout()
-        if _mt_layout == 0:
-            return NULL
-    if type(bit_generator) is not _MT19937:
+    if not _mt_enabled or not _mt_layout_ok() or type(bit_generator) is not _MT19937:
         return NULL
     return <dl_mt19937 *>bg.state
 
@@ -74,12 +75,10 @@ def mt19937_blocks(enabled=None):
     its state layout checked out) or through numpy's next_double one double at a time
     (False); ``enabled`` switches it (for tests; a fused plan reads it when it is built).
     Both give the same stream."""
-    global _mt_enabled, _mt_layout
+    global _mt_enabled
     if enabled is not None:
         _mt_enabled = bool(enabled)
-    if _mt_layout < 0:
-        _mt_layout = _mt_check_layout()
-    return bool(_mt_enabled) and _mt_layout == 1
+    return bool(_mt_enabled) and _mt_layout_ok() == 1
 
 
 def mt19937_fill(u, bit_generator):
