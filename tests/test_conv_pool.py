@@ -77,6 +77,52 @@ def test_convolution_matches_direct_definition():
         assert_close(O.conv_forward(x, Wt, b, s, p)[0], O.conv_direct(x, Wt, b, s, p), scale=5)
 
 
+# (N, C, H, W, FN, FH, FW, pad), stride 1 and several channels: what conv.inc computes
+# directly. Filter counts with every tail of the 8- (4-) filter tiles, output runs with every
+# remainder of the vectors, pad 0-2, K = 144 and 288 (two and three of the GEMM's k blocks).
+DIRECT_SHAPES = [
+    (2, 2, 9, 11, 13, 3, 3, 0), (2, 3, 10, 35, 9, 3, 5, 1), (2, 16, 8, 8, 17, 3, 3, 1),
+    (1, 32, 6, 7, 5, 3, 3, 2), (3, 2, 5, 40, 1, 2, 2, 0), (2, 4, 12, 12, 8, 5, 5, 2),
+    (2, 3, 4, 4, 7, 4, 4, 0), (1, 2, 3, 50, 3, 3, 1, 1),
+]
+
+
+@pytest.mark.parametrize("shape", DIRECT_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_direct_convolution_gives_the_im2col_products_bits(shape, dtype):
+    """conv.inc's direct kernel (stride 1, several channels, AVX2/AVX-512 with the own GEMM)
+    makes each output the same chain of fused multiply-adds as im2col + the own GEMM: the same
+    bits with it on and off (DLCORE_CONV=im2col), with and without the col cache, and the
+    oracle's values."""
+    from dlcore import _kernels as K
+    if not (K.gemm_own() and dlcore.config()["kernel_path"] != "baseline"):
+        pytest.skip("the direct kernel runs on the AVX2/AVX-512 paths with the own GEMM")
+    N, C, H, W, FN, fh, fw, p = shape
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    Wt = rng.standard_normal((FN, C, fh, fw)).astype(dtype)
+    b = rng.standard_normal(FN).astype(dtype)
+    oh, ow = O.out_size(H, fh, 1, p), O.out_size(W, fw, 1, p)
+    outs = {}
+    try:
+        for direct in (True, False):
+            K.conv_direct(direct)
+            for cached in (False, True):
+                out = np.empty((N, FN, oh, ow), dtype)
+                col = np.empty((N * oh * ow, C * fh * fw), dtype) if cached else None
+                K.conv_forward(out, col, x, Wt.reshape(FN, -1), b, fh, fw, 1, p)
+                outs[direct, cached] = out
+                if cached:
+                    np.testing.assert_array_equal(col, O.im2col(x, fh, fw, 1, p).astype(dtype))
+    finally:
+        K.conv_direct(True)
+    for key, out in outs.items():
+        np.testing.assert_array_equal(out.view(np.uint8), outs[True, False].view(np.uint8),
+                                      err_msg=str(key))
+    ref = O.conv_direct(x.astype(np.float64), Wt.astype(np.float64), b.astype(np.float64), 1, p)
+    assert_close(outs[True, False], ref, dtype, scale=np.sqrt(C * fh * fw))
+
+
 def test_convolution_gradient_check():
     rng = np.random.default_rng(11)
     x = rng.standard_normal((2, 2, 5, 6))

@@ -17,6 +17,19 @@ int dl_gemm_own(void)
 
 void dl_set_gemm_own(int own) { dl_own_gemm = own ? 1 : 0; }
 
+static int dl_direct_conv = -1;
+
+int dl_conv_direct(void)
+{
+    if (dl_direct_conv < 0) {
+        const char *v = getenv("DLCORE_CONV");
+        dl_direct_conv = !(v && strcmp(v, "im2col") == 0);
+    }
+    return dl_direct_conv;
+}
+
+void dl_set_conv_direct(int direct) { dl_direct_conv = direct ? 1 : 0; }
+
 #if defined(DL_WITH_OPENBLAS) || defined(DL_WITH_CBLAS)
 #define DL_HAVE_BLAS 1
 /* The standard CBLAS enum values, declared here so that no cblas.h is needed. */

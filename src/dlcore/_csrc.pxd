@@ -21,6 +21,8 @@ cdef extern from "dlcore/dlcore.h" nogil:
     const char *dl_blas_core() noexcept
     int dl_gemm_own() noexcept
     void dl_set_gemm_own(int own) noexcept
+    int dl_conv_direct() noexcept
+    void dl_set_conv_direct(int direct) noexcept
     dl_index dl_l2_bytes() noexcept
     dl_index dl_gemm_panel_bytes() noexcept
     void dl_set_gemm_panel_bytes(dl_index nbytes) noexcept

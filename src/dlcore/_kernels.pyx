@@ -55,6 +55,14 @@ def gemm_own(own=None):
     return bool(dl_gemm_own())
 
 
+def conv_direct(direct=None):
+    """Whether stride-1 unpadded convolutions compute their forward output directly (set it
+    with direct; the same bits as the im2col product it replaces)."""
+    if direct is not None:
+        dl_set_conv_direct(1 if direct else 0)
+    return bool(dl_conv_direct())
+
+
 def l2_bytes():
     """The per-core L2 cache in bytes as the CPU reports it (0 where unknown)."""
     return int(dl_l2_bytes())

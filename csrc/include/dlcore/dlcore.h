@@ -49,6 +49,11 @@ const char *dl_blas_core(void);      /* the BLAS's kernel name (e.g. "Haswell"),
  * kernel handles (AVX2/AVX-512 paths) use it instead of the BLAS. Not while kernels run. */
 int dl_gemm_own(void);
 void dl_set_gemm_own(int own);
+/* 1 (default; 0 with DLCORE_CONV=im2col): convolutions of stride 1 without padding compute
+ * their forward output directly from x where the own GEMM is in use, the same bits as its
+ * im2col product. Not while kernels run. */
+int dl_conv_direct(void);
+void dl_set_conv_direct(int direct);
 /* The per-core L2 cache in bytes as the CPU reports it (cpuid; 0 where unknown). */
 dl_index dl_l2_bytes(void);
 /* The bytes of B the own GEMM copies into one block of panels: 2/5 of the L2 (512 KB where the
