@@ -4,29 +4,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int dl_own_gemm = -1;
-
-int dl_gemm_own(void)
+/* A switch that is on unless the environment variable var reads off; *state caches it
+ * (-1: not read yet) and the dl_set_* functions overwrite it. */
+static int dl_env_switch(int *state, const char *var, const char *off)
 {
-    if (dl_own_gemm < 0) {
-        const char *v = getenv("DLCORE_GEMM");
-        dl_own_gemm = !(v && strcmp(v, "blas") == 0);
+    if (*state < 0) {
+        const char *v = getenv(var);
+        *state = !(v && strcmp(v, off) == 0);
     }
-    return dl_own_gemm;
+    return *state;
 }
+
+static int dl_own_gemm = -1, dl_direct_conv = -1;
+
+int dl_gemm_own(void) { return dl_env_switch(&dl_own_gemm, "DLCORE_GEMM", "blas"); }
 
 void dl_set_gemm_own(int own) { dl_own_gemm = own ? 1 : 0; }
 
-static int dl_direct_conv = -1;
-
-int dl_conv_direct(void)
-{
-    if (dl_direct_conv < 0) {
-        const char *v = getenv("DLCORE_CONV");
-        dl_direct_conv = !(v && strcmp(v, "im2col") == 0);
-    }
-    return dl_direct_conv;
-}
+int dl_conv_direct(void) { return dl_env_switch(&dl_direct_conv, "DLCORE_CONV", "im2col"); }
 
 void dl_set_conv_direct(int direct) { dl_direct_conv = direct ? 1 : 0; }
 
